@@ -1,0 +1,32 @@
+//! The activity (a "crud") as the Cruddur backend's JSON shows it.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// One activity (post or reply), shaped like the Cruddur backend's JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Activity {
+    /// Stable identifier.
+    pub uuid: Uuid,
+    /// Author's handle, without the `@`.
+    pub handle: String,
+    /// Author's display name.
+    pub display_name: String,
+    /// The text, at most 280 characters.
+    pub message: String,
+    /// When it was posted.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it disappears.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Number of likes.
+    pub likes_count: u32,
+    /// Number of replies.
+    pub replies_count: u32,
+    /// Number of reposts.
+    pub reposts_count: u32,
+    /// Replies, oldest first.
+    pub replies: Vec<Activity>,
+}
