@@ -30,3 +30,15 @@ pub struct Activity {
     /// Replies, oldest first.
     pub replies: Vec<Activity>,
 }
+
+/// A new reply as the Cruddur backend answers it: an activity plus the id it replies to.
+///
+/// Serializes flat: the [`Activity`] fields, then `reply_to_activity_uuid`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reply {
+    /// The reply itself; it expires with the activity it replies to.
+    #[serde(flatten)]
+    pub activity: Activity,
+    /// The activity replied to.
+    pub reply_to_activity_uuid: Uuid,
+}

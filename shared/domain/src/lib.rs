@@ -4,12 +4,93 @@
 //! describe their work with plain `tracing` spans and fields; the telemetry crate
 //! turns those into X-Ray subsegments, OTLP spans and log lines.
 //!
+//! Every service is one function in its own module. Services that depend on the clock
+//! take `now`, so callers (and tests) decide the time. Each one traces its work as a
+//! span (whose `otel.name` is `<route>-<what>`, with `app.*` attributes, and
+//! `app.error_code` on failure) and one info event named after the service.
+//!
+//! # Errors
+//!
+//! Services that can refuse a request return [`Result`]. An [`Error`] has a stable
+//! machine code ([`Error::code`], e.g. `message_blank`) and an HTTP status
+//! ([`Error::status`]: 422 for validation errors, 404 for missing resources); the
+//! caller turns those into a response. Request bodies deserialize into input structs
+//! whose fields are all `Option`, so a missing field becomes its validation code; a
+//! body that is not JSON at all is the caller's to answer.
+//!
+//! ```
+//! use domain::{create_activity, CreateActivity, Handle};
+//! use time::OffsetDateTime;
+//!
+//! let body: CreateActivity = serde_json::from_str(r#"{"message": "Cloud is fun!"}"#).unwrap();
+//! let error = create_activity(body, &Handle::demo_user(), OffsetDateTime::now_utc()).unwrap_err();
+//! assert_eq!((error.status(), error.code()), (422, "ttl_blank"));
+//! ```
+//!
 //! # Layout
 //!
-//! - [`activity`]: the activity shape every activity route returns.
-//! - [`home_activities`]: the home feed (the seed app's mock activities).
+//! Shapes and rules:
+//! - [`activity`]: the activity shape every activity route returns, and [`Reply`].
+//! - [`message`]: [`Message`] and [`MessageGroup`].
+//! - [`error`]: [`Error`], its codes and statuses.
+//! - [`handle`]: [`Handle`], a validated user handle.
+//! - [`ttl`]: [`Ttl`], a new activity's time to live.
+//!
+//! Services, one per route:
+//! - [`home_activities`](mod@home_activities): `GET /api/activities/home`.
+//! - [`notifications_activities`](mod@notifications_activities): `GET /api/activities/notifications`.
+//! - [`user_activities`](mod@user_activities): `GET /api/activities/@{handle}`.
+//! - [`search_activities`](mod@search_activities): `GET /api/activities/search?term=`.
+//! - [`create_activity`](mod@create_activity): `POST /api/activities`.
+//! - [`show_activity`](mod@show_activity): `GET /api/activities/{uuid}`.
+//! - [`create_reply`](mod@create_reply): `POST /api/activities/{uuid}/reply`.
+//! - [`message_groups`](mod@message_groups): `GET /api/message_groups`.
+//! - [`messages`](mod@messages): `GET /api/messages/@{handle}`.
+//! - [`create_message`](mod@create_message): `POST /api/messages`.
+//! - [`health_check`](mod@health_check): `GET /api/health-check`.
+//!
+//! Private: `mock`, the one mock data source (users, activities, conversations) every
+//! service reads, and `validate`, the message and id checks they share.
 
+// Shapes and rules.
 pub mod activity;
-pub mod home_activities;
+pub mod error;
+pub mod handle;
+pub mod message;
+pub mod ttl;
 
-pub use activity::Activity;
+// Services, one per route.
+pub mod create_activity;
+pub mod create_message;
+pub mod create_reply;
+pub mod health_check;
+pub mod home_activities;
+pub mod message_groups;
+pub mod messages;
+pub mod notifications_activities;
+pub mod search_activities;
+pub mod show_activity;
+pub mod user_activities;
+
+// Internals.
+mod mock;
+mod validate;
+
+pub use activity::{Activity, Reply};
+pub use error::{Error, ErrorKind, Result};
+pub use handle::{Handle, DEMO_USER_HANDLE, HANDLE_MAX_CHARS};
+pub use message::{Message, MessageGroup};
+pub use ttl::Ttl;
+pub use validate::{ACTIVITY_MAX_CHARS, MESSAGE_MAX_CHARS, REPLY_MAX_CHARS};
+
+pub use create_activity::{create_activity, CreateActivity};
+pub use create_message::{create_message, CreateMessage};
+pub use create_reply::{create_reply, CreateReply};
+pub use health_check::{health_check, HealthCheck};
+pub use home_activities::home_activities;
+pub use message_groups::message_groups;
+pub use messages::messages;
+pub use notifications_activities::notifications_activities;
+pub use search_activities::search_activities;
+pub use show_activity::show_activity;
+pub use user_activities::user_activities;

@@ -1,0 +1,166 @@
+//! Sending a direct message (`POST /api/messages`).
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::validate::{self, is_blank, MESSAGE_MAX_CHARS};
+use crate::{mock, Error, Handle, Message, Result};
+
+/// The body of `POST /api/messages`.
+///
+/// Both fields are optional in the JSON so that a missing one is reported as
+/// `message_blank` or `user_receiver_handle_blank` rather than as a deserialization error.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct CreateMessage {
+    /// The text: not blank, at most 1024 characters.
+    pub message: Option<String>,
+    /// Who receives it: a handle, with or without its `@`.
+    pub user_receiver_handle: Option<String>,
+}
+
+/// Sends `user_sender_handle`'s message at `now`.
+///
+/// Checks, in order: the message (`message_blank`, `message_exceed_max_chars`), the
+/// receiver (`user_receiver_handle_blank`, `user_receiver_handle_invalid`), all 422, then
+/// that sender and receiver exist (`user_not_found`, 404). The message gets a fresh id and
+/// is not stored (the data is mock).
+///
+/// Traced as a span `new-message` (Honeycomb: `create-message-new-message`) with
+/// `app.user_sender_handle`, `app.user_receiver_handle`, `app.message_length`
+/// (characters), `app.message_uuid` (or `app.error_code`), and one `CreateMessage` event.
+/// The text itself is not traced.
+pub fn create_message(
+    input: CreateMessage,
+    user_sender_handle: &Handle,
+    now: OffsetDateTime,
+) -> Result<Message> {
+    let span = tracing::info_span!(
+        "new-message",
+        otel.name = "create-message-new-message",
+        app.user_sender_handle = user_sender_handle.as_str(),
+        app.user_receiver_handle = input.user_receiver_handle.as_deref(),
+        app.message_length = input.message.as_deref().map(|m| m.chars().count()),
+        app.now = %now,
+        app.message_uuid = tracing::field::Empty,
+        app.error_code = tracing::field::Empty,
+    );
+    let _entered = span.enter();
+    let result = create(input, user_sender_handle, now);
+    match &result {
+        Ok(message) => {
+            span.record("app.message_uuid", tracing::field::display(message.uuid));
+            tracing::info!(message_uuid = %message.uuid, "CreateMessage");
+        }
+        Err(error) => {
+            span.record("app.error_code", error.code());
+            tracing::info!(error_code = error.code(), "CreateMessage");
+        }
+    }
+    result
+}
+
+fn create(input: CreateMessage, user_sender_handle: &Handle, now: OffsetDateTime) -> Result<Message> {
+    let message = validate::message(input.message, MESSAGE_MAX_CHARS)?;
+    let receiver = input
+        .user_receiver_handle
+        .filter(|h| !is_blank(h))
+        .ok_or(Error::UserReceiverHandleBlank)?;
+    let receiver = Handle::parse(&receiver).map_err(|_| Error::UserReceiverHandleInvalid(receiver))?;
+    let not_found = |handle: &Handle| Error::UserNotFound(handle.to_string());
+    let sender = mock::user(user_sender_handle.as_str()).ok_or_else(|| not_found(user_sender_handle))?;
+    mock::user(receiver.as_str()).ok_or_else(|| not_found(&receiver))?;
+    Ok(mock::message(Uuid::new_v4(), sender, &message, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+    fn input(message: &str, receiver: &str) -> CreateMessage {
+        CreateMessage {
+            message: Some(message.into()),
+            user_receiver_handle: Some(receiver.into()),
+        }
+    }
+
+    fn andrew() -> Handle {
+        Handle::parse("andrewbrown").unwrap()
+    }
+
+    fn code(input: CreateMessage) -> &'static str {
+        create_message(input, &andrew(), NOW).unwrap_err().code()
+    }
+
+    #[test]
+    fn sends_a_message_from_the_sender() {
+        for receiver in ["worf", "@worf", "Garek"] {
+            let message = create_message(input("Qapla'!", receiver), &andrew(), NOW).unwrap();
+            assert_eq!(message.handle, "andrewbrown");
+            assert_eq!(message.display_name, "Andrew Brown");
+            assert_eq!(message.message, "Qapla'!");
+            assert_eq!(message.created_at, NOW);
+        }
+    }
+
+    #[test]
+    fn deserializes_with_missing_fields() {
+        let body: CreateMessage =
+            serde_json::from_str(r#"{"message": "hi", "user_receiver_handle": "worf"}"#).unwrap();
+        assert_eq!(body, input("hi", "worf"));
+        let body: CreateMessage = serde_json::from_str(r#"{"message": "hi"}"#).unwrap();
+        assert_eq!(code(body), "user_receiver_handle_blank");
+    }
+
+    #[test]
+    fn message_is_1024_characters_at_most() {
+        assert!(create_message(input(&"é".repeat(1024), "worf"), &andrew(), NOW).is_ok());
+        let error = create_message(input(&"é".repeat(1025), "worf"), &andrew(), NOW).unwrap_err();
+        assert_eq!(
+            error,
+            Error::MessageExceedMaxChars {
+                max: 1024,
+                actual: 1025
+            }
+        );
+        assert_eq!(error.code(), "message_exceed_max_chars");
+    }
+
+    #[test]
+    fn validation_codes() {
+        assert_eq!(code(input("", "worf")), "message_blank");
+        assert_eq!(
+            code(CreateMessage {
+                message: None,
+                ..input("", "worf")
+            }),
+            "message_blank"
+        );
+        assert_eq!(code(input("hi", "  ")), "user_receiver_handle_blank");
+        assert_eq!(
+            code(CreateMessage {
+                user_receiver_handle: None,
+                ..input("hi", "")
+            }),
+            "user_receiver_handle_blank"
+        );
+        assert_eq!(code(input("hi", "@")), "user_receiver_handle_invalid");
+        let error = create_message(input("hi", "not a handle"), &andrew(), NOW).unwrap_err();
+        assert_eq!(error, Error::UserReceiverHandleInvalid("not a handle".into()));
+        assert_eq!(error.status(), 422);
+        // The message is checked first, as the Cruddur backend reports it.
+        assert_eq!(code(CreateMessage::default()), "message_blank");
+    }
+
+    #[test]
+    fn unknown_users_are_user_not_found() {
+        let error = create_message(input("hi", "@nobody"), &andrew(), NOW).unwrap_err();
+        assert_eq!(error, Error::UserNotFound("nobody".into()));
+        assert_eq!(error.status(), 404);
+        let stranger = Handle::parse("stranger").unwrap();
+        let error = create_message(input("hi", "worf"), &stranger, NOW).unwrap_err();
+        assert_eq!(error, Error::UserNotFound("stranger".into()));
+    }
+}

@@ -1,0 +1,189 @@
+//! The errors Cruddur's services answer with, each with a stable machine code.
+//!
+//! Every variant is either a validation error (the request is well-formed JSON but its
+//! values are wrong: HTTP 422) or a missing resource (HTTP 404). The code
+//! ([`Error::code`]) is the string the Cruddur backend puts in its `errors` list, so
+//! front ends can match on it; the `Display` text is for people and logs.
+//!
+//! A body that is not JSON at all is the caller's concern (the function crate), not a
+//! domain error.
+
+use uuid::Uuid;
+
+/// Result of a Cruddur service.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a Cruddur service refused a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The message is missing, empty or only whitespace (`message_blank`).
+    #[error("message is blank")]
+    MessageBlank,
+    /// The message has more characters than the route allows (`message_exceed_max_chars`).
+    #[error("message has {actual} characters, more than the {max} allowed")]
+    MessageExceedMaxChars {
+        /// The route's limit, in characters.
+        max: usize,
+        /// The message's length, in characters.
+        actual: usize,
+    },
+    /// The ttl is missing, empty or only whitespace (`ttl_blank`).
+    #[error("ttl is blank")]
+    TtlBlank,
+    /// The ttl is not one of 30-days, 7-days, 3-days, 1-day, 12-hours, 3-hours, 1-hour (`ttl_invalid`).
+    #[error("ttl {0:?} is not one of 30-days, 7-days, 3-days, 1-day, 12-hours, 3-hours, 1-hour")]
+    TtlInvalid(String),
+    /// The search term is missing, empty or only whitespace (`search_term_blank`).
+    #[error("search term is blank")]
+    SearchTermBlank,
+    /// The handle is missing, empty, only whitespace or a lone `@` (`handle_blank`).
+    #[error("handle is blank")]
+    HandleBlank,
+    /// The handle is not 1-32 characters of `[A-Za-z0-9_]` after an optional `@` (`handle_invalid`).
+    #[error("handle {0:?} is not 1-32 characters of letters, digits and underscores")]
+    HandleInvalid(String),
+    /// The activity id is not a UUID (`uuid_invalid`).
+    #[error("{0:?} is not a UUID")]
+    UuidInvalid(String),
+    /// The message's receiver is missing, empty or only whitespace (`user_receiver_handle_blank`).
+    #[error("user receiver handle is blank")]
+    UserReceiverHandleBlank,
+    /// The message's receiver is not a valid handle (`user_receiver_handle_invalid`).
+    #[error("user receiver handle {0:?} is not 1-32 characters of letters, digits and underscores")]
+    UserReceiverHandleInvalid(String),
+    /// No activity (post or reply) has this id (`activity_not_found`).
+    #[error("activity {0} not found")]
+    ActivityNotFound(Uuid),
+    /// No user has this handle (`user_not_found`).
+    #[error("user @{0} not found")]
+    UserNotFound(String),
+}
+
+/// The two families of [`Error`], which decide the HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request's values are wrong: 422 Unprocessable Content.
+    Validation,
+    /// What the request names does not exist: 404 Not Found.
+    NotFound,
+}
+
+impl Error {
+    /// The stable machine code, as the Cruddur backend spells it (e.g. `message_blank`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::MessageBlank => "message_blank",
+            Error::MessageExceedMaxChars { .. } => "message_exceed_max_chars",
+            Error::TtlBlank => "ttl_blank",
+            Error::TtlInvalid(_) => "ttl_invalid",
+            Error::SearchTermBlank => "search_term_blank",
+            Error::HandleBlank => "handle_blank",
+            Error::HandleInvalid(_) => "handle_invalid",
+            Error::UuidInvalid(_) => "uuid_invalid",
+            Error::UserReceiverHandleBlank => "user_receiver_handle_blank",
+            Error::UserReceiverHandleInvalid(_) => "user_receiver_handle_invalid",
+            Error::ActivityNotFound(_) => "activity_not_found",
+            Error::UserNotFound(_) => "user_not_found",
+        }
+    }
+
+    /// Whether this is a validation error or a missing resource.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::ActivityNotFound(_) | Error::UserNotFound(_) => ErrorKind::NotFound,
+            Error::MessageBlank
+            | Error::MessageExceedMaxChars { .. }
+            | Error::TtlBlank
+            | Error::TtlInvalid(_)
+            | Error::SearchTermBlank
+            | Error::HandleBlank
+            | Error::HandleInvalid(_)
+            | Error::UuidInvalid(_)
+            | Error::UserReceiverHandleBlank
+            | Error::UserReceiverHandleInvalid(_) => ErrorKind::Validation,
+        }
+    }
+
+    /// The HTTP status to answer with: 422 for validation errors, 404 for missing resources.
+    pub fn status(&self) -> u16 {
+        match self.kind() {
+            ErrorKind::Validation => 422,
+            ErrorKind::NotFound => 404,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<Error> {
+        vec![
+            Error::MessageBlank,
+            Error::MessageExceedMaxChars {
+                max: 280,
+                actual: 281,
+            },
+            Error::TtlBlank,
+            Error::TtlInvalid("2-days".into()),
+            Error::SearchTermBlank,
+            Error::HandleBlank,
+            Error::HandleInvalid("a b".into()),
+            Error::UuidInvalid("nope".into()),
+            Error::UserReceiverHandleBlank,
+            Error::UserReceiverHandleInvalid("a-b".into()),
+            Error::ActivityNotFound(Uuid::nil()),
+            Error::UserNotFound("nobody".into()),
+        ]
+    }
+
+    #[test]
+    fn codes_are_the_cruddur_ones_and_unique() {
+        let codes: Vec<_> = all().iter().map(Error::code).collect();
+        assert_eq!(
+            codes,
+            [
+                "message_blank",
+                "message_exceed_max_chars",
+                "ttl_blank",
+                "ttl_invalid",
+                "search_term_blank",
+                "handle_blank",
+                "handle_invalid",
+                "uuid_invalid",
+                "user_receiver_handle_blank",
+                "user_receiver_handle_invalid",
+                "activity_not_found",
+                "user_not_found",
+            ]
+        );
+    }
+
+    #[test]
+    fn not_found_is_404_and_the_rest_422() {
+        for error in all() {
+            let expected = if error.code().ends_with("_not_found") {
+                404
+            } else {
+                422
+            };
+            assert_eq!(error.status(), expected, "{}", error.code());
+        }
+    }
+
+    #[test]
+    fn display_is_for_people() {
+        assert_eq!(
+            Error::MessageExceedMaxChars {
+                max: 280,
+                actual: 300
+            }
+            .to_string(),
+            "message has 300 characters, more than the 280 allowed"
+        );
+        assert_eq!(
+            Error::UserNotFound("worf".into()).to_string(),
+            "user @worf not found"
+        );
+    }
+}

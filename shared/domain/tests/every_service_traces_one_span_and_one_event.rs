@@ -1,0 +1,371 @@
+//! Every service traces its work as one span (named for X-Ray, `otel.name` for Honeycomb,
+//! `app.*` attributes) and one info event named after the service, and never traces the
+//! text users write.
+//!
+//! The recorder is installed as the global default before any service runs: scoped
+//! subscribers (`with_default`) race with callsite interest caching when tests run in
+//! parallel, and a callsite first seen with no subscriber would stay disabled.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Once;
+
+use domain::*;
+use time::OffsetDateTime;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
+
+const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+const GAREK_POST: &str = "248959df-3079-4947-b847-9e0892d1bab4";
+
+#[test]
+fn home_activities_as_the_seed_traced_it() {
+    let (_, recorded) = record(|| home_activities(NOW));
+    let span = recorded.span();
+    assert_eq!(span.name, "mock-data");
+    assert_eq!(span.field("otel.name"), "home-activities-mock-data");
+    assert_eq!(span.field("app.now"), NOW.to_string());
+    assert_eq!(span.field("app.result_length"), "3");
+    let event = recorded.event();
+    assert_eq!(event.level, Level::INFO);
+    assert_eq!(event.field("message"), "HomeActivities");
+    assert_eq!(event.field("result_length"), "3");
+}
+
+#[test]
+fn notifications_activities() {
+    let (_, recorded) = record(|| domain::notifications_activities(NOW));
+    let span = recorded.span();
+    assert_eq!(span.name, "mock-data");
+    assert_eq!(span.field("otel.name"), "notifications-activities-mock-data");
+    assert_eq!(span.field("app.result_length"), "1");
+    let event = recorded.event();
+    assert_eq!(event.level, Level::INFO);
+    assert_eq!(event.field("message"), "NotificationsActivities");
+    assert_eq!(event.field("result_length"), "1");
+}
+
+#[test]
+fn user_activities() {
+    let (_, recorded) = record(|| domain::user_activities("@worf", NOW));
+    let span = recorded.span();
+    assert_eq!(span.name, "mock-data");
+    assert_eq!(span.field("otel.name"), "user-activities-mock-data");
+    assert_eq!(span.field("app.handle"), "@worf");
+    assert_eq!(span.field("app.result_length"), "1");
+    assert!(!span.fields.contains_key("app.error_code"));
+    assert_eq!(recorded.event().field("message"), "UserActivities");
+    assert_eq!(recorded.event().field("result_length"), "1");
+
+    let (_, recorded) = record(|| domain::user_activities("nobody", NOW));
+    assert_eq!(recorded.span().field("app.error_code"), "user_not_found");
+    assert!(!recorded.span().fields.contains_key("app.result_length"));
+    assert_eq!(recorded.event().level, Level::INFO);
+    assert_eq!(recorded.event().field("message"), "UserActivities");
+    assert_eq!(recorded.event().field("error_code"), "user_not_found");
+}
+
+#[test]
+fn search_activities() {
+    let (_, recorded) = record(|| domain::search_activities(Some(" Cloud "), NOW));
+    let span = recorded.span();
+    assert_eq!(span.name, "mock-data");
+    assert_eq!(span.field("otel.name"), "search-activities-mock-data");
+    assert_eq!(span.field("app.term"), "Cloud");
+    assert_eq!(span.field("app.result_length"), "1");
+    let event = recorded.event();
+    assert_eq!(event.field("message"), "SearchActivities");
+    assert_eq!(event.field("result_length"), "1");
+
+    let (_, recorded) = record(|| domain::search_activities(None, NOW));
+    assert!(!recorded.span().fields.contains_key("app.term"));
+    assert_eq!(recorded.span().field("app.error_code"), "search_term_blank");
+    assert_eq!(recorded.event().field("error_code"), "search_term_blank");
+}
+
+#[test]
+fn create_activity_without_the_text() {
+    let andrew = Handle::demo_user();
+    let input = |message: &str, ttl: &str| CreateActivity {
+        message: Some(message.into()),
+        ttl: Some(ttl.into()),
+    };
+    let (activity, recorded) =
+        record(|| domain::create_activity(input("Rust is fun!", "1-hour"), &andrew, NOW));
+    let span = recorded.span();
+    assert_eq!(span.name, "new-activity");
+    assert_eq!(span.field("otel.name"), "create-activity-new-activity");
+    assert_eq!(span.field("app.user_handle"), "andrewbrown");
+    assert_eq!(span.field("app.message_length"), "12");
+    assert_eq!(span.field("app.ttl"), "1-hour");
+    let uuid = activity.unwrap().uuid.to_string();
+    assert_eq!(span.field("app.activity_uuid"), uuid);
+    let event = recorded.event();
+    assert_eq!(event.field("message"), "CreateActivity");
+    assert_eq!(event.field("activity_uuid"), uuid);
+    assert!(!recorded.mentions("Rust"));
+
+    let (_, recorded) = record(|| domain::create_activity(input("hi", "forever"), &andrew, NOW));
+    assert_eq!(recorded.span().field("app.error_code"), "ttl_invalid");
+    assert_eq!(recorded.event().field("error_code"), "ttl_invalid");
+}
+
+#[test]
+fn show_activity() {
+    let (_, recorded) = record(|| domain::show_activity(GAREK_POST, NOW));
+    let span = recorded.span();
+    assert_eq!(span.name, "mock-data");
+    assert_eq!(span.field("otel.name"), "show-activity-mock-data");
+    assert_eq!(span.field("app.activity_uuid"), GAREK_POST);
+    assert_eq!(recorded.event().field("message"), "ShowActivity");
+    assert_eq!(recorded.event().field("activity_uuid"), GAREK_POST);
+
+    let (_, recorded) = record(|| domain::show_activity("nope", NOW));
+    assert_eq!(recorded.span().field("app.error_code"), "uuid_invalid");
+    assert_eq!(recorded.event().field("error_code"), "uuid_invalid");
+}
+
+#[test]
+fn create_reply_without_the_text() {
+    let worf = Handle::parse("@worf").unwrap();
+    let input = |message: &str| CreateReply {
+        message: Some(message.into()),
+    };
+    let (reply, recorded) = record(|| domain::create_reply(GAREK_POST, input("Tailor? Spy."), &worf, NOW));
+    let span = recorded.span();
+    assert_eq!(span.name, "new-reply");
+    assert_eq!(span.field("otel.name"), "create-reply-new-reply");
+    assert_eq!(span.field("app.activity_uuid"), GAREK_POST);
+    assert_eq!(span.field("app.user_handle"), "worf");
+    assert_eq!(span.field("app.message_length"), "12");
+    let reply_uuid = reply.unwrap().activity.uuid.to_string();
+    assert_eq!(span.field("app.reply_uuid"), reply_uuid);
+    let event = recorded.event();
+    assert_eq!(event.field("message"), "CreateReply");
+    assert_eq!(event.field("reply_uuid"), reply_uuid);
+    assert_eq!(event.field("activity_uuid"), GAREK_POST);
+    assert!(!recorded.mentions("Spy"));
+
+    let (_, recorded) = record(|| domain::create_reply(GAREK_POST, input(""), &worf, NOW));
+    assert_eq!(recorded.span().field("app.error_code"), "message_blank");
+    assert_eq!(recorded.event().field("error_code"), "message_blank");
+}
+
+#[test]
+fn message_groups() {
+    let (_, recorded) = record(|| domain::message_groups(NOW));
+    let span = recorded.span();
+    assert_eq!(span.name, "mock-data");
+    assert_eq!(span.field("otel.name"), "message-groups-mock-data");
+    assert_eq!(span.field("app.result_length"), "2");
+    let event = recorded.event();
+    assert_eq!(event.field("message"), "MessageGroups");
+    assert_eq!(event.field("result_length"), "2");
+}
+
+#[test]
+fn messages() {
+    let (_, recorded) = record(|| domain::messages("@andrewbrown", NOW));
+    let span = recorded.span();
+    assert_eq!(span.name, "mock-data");
+    assert_eq!(span.field("otel.name"), "messages-mock-data");
+    assert_eq!(span.field("app.handle"), "@andrewbrown");
+    assert_eq!(span.field("app.result_length"), "2");
+    assert_eq!(recorded.event().field("message"), "Messages");
+    assert!(!recorded.mentions("platform"));
+
+    let (_, recorded) = record(|| domain::messages("@", NOW));
+    assert_eq!(recorded.span().field("app.error_code"), "handle_blank");
+    assert_eq!(recorded.event().field("error_code"), "handle_blank");
+}
+
+#[test]
+fn create_message_without_the_text() {
+    let andrew = Handle::demo_user();
+    let input = |message: &str, receiver: &str| CreateMessage {
+        message: Some(message.into()),
+        user_receiver_handle: Some(receiver.into()),
+    };
+    let (message, recorded) = record(|| domain::create_message(input("Qapla'!", "@worf"), &andrew, NOW));
+    let span = recorded.span();
+    assert_eq!(span.name, "new-message");
+    assert_eq!(span.field("otel.name"), "create-message-new-message");
+    assert_eq!(span.field("app.user_sender_handle"), "andrewbrown");
+    assert_eq!(span.field("app.user_receiver_handle"), "@worf");
+    assert_eq!(span.field("app.message_length"), "7");
+    let uuid = message.unwrap().uuid.to_string();
+    assert_eq!(span.field("app.message_uuid"), uuid);
+    let event = recorded.event();
+    assert_eq!(event.field("message"), "CreateMessage");
+    assert_eq!(event.field("message_uuid"), uuid);
+    assert!(!recorded.mentions("Qapla"));
+
+    let (_, recorded) = record(|| domain::create_message(input("hi", ""), &andrew, NOW));
+    assert_eq!(
+        recorded.span().field("app.error_code"),
+        "user_receiver_handle_blank"
+    );
+    assert_eq!(recorded.event().field("error_code"), "user_receiver_handle_blank");
+}
+
+#[test]
+fn health_check() {
+    let (_, recorded) = record(domain::health_check);
+    let span = recorded.span();
+    assert_eq!(span.name, "status");
+    assert_eq!(span.field("otel.name"), "health-check-status");
+    assert_eq!(span.field("app.success"), "true");
+    assert_eq!(span.field("app.ver"), "1");
+    assert_eq!(recorded.event().field("message"), "HealthCheck");
+}
+
+/* --- RECORDER --- */
+
+/// What a service emitted on this thread while recorded.
+#[derive(Debug, Default)]
+struct Recorded {
+    spans: Vec<RecordedSpan>,
+    events: Vec<RecordedEvent>,
+    /// Span id -> index in `spans`.
+    index: HashMap<u64, usize>,
+}
+
+#[derive(Debug)]
+struct RecordedSpan {
+    name: &'static str,
+    fields: BTreeMap<String, String>,
+}
+
+#[derive(Debug)]
+struct RecordedEvent {
+    level: Level,
+    fields: BTreeMap<String, String>,
+}
+
+impl Recorded {
+    /// The only span; panics unless exactly one was created.
+    fn span(&self) -> &RecordedSpan {
+        assert_eq!(self.spans.len(), 1, "{:#?}", self.spans);
+        &self.spans[0]
+    }
+
+    /// The only event; panics unless exactly one was emitted.
+    fn event(&self) -> &RecordedEvent {
+        assert_eq!(self.events.len(), 1, "{:#?}", self.events);
+        &self.events[0]
+    }
+
+    /// Whether any span or event field contains `text`.
+    fn mentions(&self, text: &str) -> bool {
+        let span_values = self.spans.iter().flat_map(|s| s.fields.values());
+        let event_values = self.events.iter().flat_map(|e| e.fields.values());
+        span_values.chain(event_values).any(|value| value.contains(text))
+    }
+}
+
+impl RecordedSpan {
+    fn field(&self, name: &str) -> &str {
+        self.fields
+            .get(name)
+            .unwrap_or_else(|| panic!("no field {name} in {self:#?}"))
+    }
+}
+
+impl RecordedEvent {
+    fn field(&self, name: &str) -> &str {
+        self.fields
+            .get(name)
+            .unwrap_or_else(|| panic!("no field {name} in {self:#?}"))
+    }
+}
+
+thread_local! {
+    /// Set while `record` runs on this thread.
+    static RECORDING: RefCell<Option<Recorded>> = const { RefCell::new(None) };
+}
+
+struct Fields<'a>(&'a mut BTreeMap<String, String>);
+
+impl Visit for Fields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+}
+
+/// Global subscriber that keeps what each thread emits while that thread is recording.
+struct Recorder {
+    next_id: AtomicU64,
+}
+
+impl Subscriber for Recorder {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, attributes: &Attributes<'_>) -> Id {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        RECORDING.with_borrow_mut(|recording| {
+            if let Some(recorded) = recording {
+                let mut fields = BTreeMap::new();
+                attributes.record(&mut Fields(&mut fields));
+                recorded.index.insert(id, recorded.spans.len());
+                recorded.spans.push(RecordedSpan {
+                    name: attributes.metadata().name(),
+                    fields,
+                });
+            }
+        });
+        Id::from_u64(id)
+    }
+
+    fn record(&self, span: &Id, values: &Record<'_>) {
+        RECORDING.with_borrow_mut(|recording| {
+            if let Some(recorded) = recording {
+                if let Some(&index) = recorded.index.get(&span.into_u64()) {
+                    values.record(&mut Fields(&mut recorded.spans[index].fields));
+                }
+            }
+        });
+    }
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        RECORDING.with_borrow_mut(|recording| {
+            if let Some(recorded) = recording {
+                let mut fields = BTreeMap::new();
+                event.record(&mut Fields(&mut fields));
+                recorded.events.push(RecordedEvent {
+                    level: *event.metadata().level(),
+                    fields,
+                });
+            }
+        });
+    }
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
+}
+
+/// Runs `f` and returns what it emitted on this thread.
+fn record<T>(f: impl FnOnce() -> T) -> (T, Recorded) {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        tracing::subscriber::set_global_default(Recorder {
+            next_id: AtomicU64::new(1),
+        })
+        .expect("no other global subscriber in this test binary");
+    });
+    RECORDING.set(Some(Recorded::default()));
+    let value = f();
+    let recorded = RECORDING.take().expect("recording");
+    (value, recorded)
+}

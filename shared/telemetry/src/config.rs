@@ -1,0 +1,260 @@
+//! Telemetry settings, read from the environment in exactly one place.
+//!
+//! Precedence everywhere: a value set in code > the most specific variable >
+//! the general variable > the default. Nothing else in the crate reads the
+//! environment; the per-invocation trace header comes from the Runtime API.
+
+use std::{env, time::Duration};
+
+/// Service name shown in every pillar (`OTEL_SERVICE_NAME`, then `POWERTOOLS_SERVICE_NAME`,
+/// then the function name).
+pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+/// Powertools' name for the service name; honoured so users can switch without renaming.
+pub const POWERTOOLS_SERVICE_NAME: &str = "POWERTOOLS_SERVICE_NAME";
+/// Where the X-Ray daemon listens: `host:port`, or `udp:host:port tcp:host:port`.
+pub const AWS_XRAY_DAEMON_ADDRESS: &str = "AWS_XRAY_DAEMON_ADDRESS";
+/// The X-Ray daemon's address when none is configured.
+pub const AWS_XRAY_DAEMON_ADDRESS_DEFAULT: &str = "127.0.0.1:2000";
+/// Full URL for OTLP trace export (used as is).
+pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+/// Base URL for OTLP export; `/v1/traces` is appended.
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// Headers for trace export only, `key=value,key=value`.
+pub const OTEL_EXPORTER_OTLP_TRACES_HEADERS: &str = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
+/// Headers for every OTLP export, `key=value,key=value`.
+pub const OTEL_EXPORTER_OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+/// Per-attempt export timeout in milliseconds, trace-specific.
+pub const OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
+/// Per-attempt export timeout in milliseconds.
+pub const OTEL_EXPORTER_OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
+/// Default per-attempt export timeout.
+pub const OTEL_EXPORTER_OTLP_TIMEOUT_DEFAULT: Duration = Duration::from_millis(2_000);
+/// `gzip` (default) or `none`.
+pub const OTEL_EXPORTER_OTLP_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_COMPRESSION";
+/// Most spans held for export; beyond it the oldest are dropped and counted.
+pub const OTEL_BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
+/// Default queue size.
+pub const OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT: usize = 2_048;
+/// Most spans in one export request.
+pub const OTEL_BSP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
+/// Default export batch size.
+pub const OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT: usize = 512;
+/// Honeycomb API key: sets the `x-honeycomb-team` header and, with no endpoint set,
+/// Honeycomb's endpoint. Never logged.
+pub const HONEYCOMB_API_KEY: &str = "HONEYCOMB_API_KEY";
+/// Honeycomb's OTLP/HTTP trace endpoint.
+pub const HONEYCOMB_TRACES_ENDPOINT: &str = "https://api.honeycomb.io/v1/traces";
+/// How long, after the response, an invocation waits for its spans to be delivered
+/// before it lets Lambda freeze the process (the rest goes out later, nothing is lost).
+pub const CRUDDUR_TELEMETRY_FLUSH_BUDGET_MS: &str = "CRUDDUR_TELEMETRY_FLUSH_BUDGET_MS";
+/// Default flush budget.
+pub const CRUDDUR_TELEMETRY_FLUSH_BUDGET_DEFAULT: Duration = Duration::from_micros(1_500);
+/// How long the SIGTERM handler may spend flushing (Lambda gives 500 ms to a runtime
+/// with an internal extension).
+pub const CRUDDUR_TELEMETRY_SHUTDOWN_BUDGET_MS: &str = "CRUDDUR_TELEMETRY_SHUTDOWN_BUDGET_MS";
+/// Default shutdown budget.
+pub const CRUDDUR_TELEMETRY_SHUTDOWN_BUDGET_DEFAULT: Duration = Duration::from_millis(400);
+/// `true` exports OTLP spans of requests X-Ray did not sample (Sampled=0); default `false`.
+pub const CRUDDUR_OTLP_EXPORT_UNSAMPLED: &str = "CRUDDUR_OTLP_EXPORT_UNSAMPLED";
+/// Lambda's log level setting (from the function's logging config).
+pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
+/// Log filter directives (`info`, `domain=debug,warn`); overrides `AWS_LAMBDA_LOG_LEVEL`.
+pub const RUST_LOG: &str = "RUST_LOG";
+/// Log level when neither variable is set.
+pub const LOG_LEVEL_DEFAULT: &str = "info";
+/// CloudWatch namespace of the EMF metrics.
+pub const POWERTOOLS_METRICS_NAMESPACE: &str = "POWERTOOLS_METRICS_NAMESPACE";
+/// Default metrics namespace.
+pub const METRICS_NAMESPACE_DEFAULT: &str = "Cruddur";
+
+/// Everything the telemetry crate needs to know about its surroundings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Service name (`service.name`, log field `service`, metric dimension `service`).
+    pub service_name: String,
+    /// The Lambda function's name (`AWS_LAMBDA_FUNCTION_NAME`).
+    pub function_name: String,
+    /// The function version (`AWS_LAMBDA_FUNCTION_VERSION`).
+    pub function_version: String,
+    /// Configured memory in MB (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
+    pub function_memory_mb: u32,
+    /// AWS region (`AWS_REGION`).
+    pub region: String,
+    /// Whether this runs under a Lambda Runtime API (`AWS_LAMBDA_RUNTIME_API` is set).
+    pub in_lambda: bool,
+    /// The X-Ray daemon's UDP address, `host:port`.
+    pub xray_daemon_address: String,
+    /// OTLP trace endpoint; `None` disables OTLP export.
+    pub otlp_endpoint: Option<String>,
+    /// Headers sent with every export. Values may be secrets: never log them.
+    pub otlp_headers: Vec<(String, String)>,
+    /// Per-attempt export timeout.
+    pub otlp_timeout: Duration,
+    /// Whether export bodies are gzip-compressed.
+    pub otlp_gzip: bool,
+    /// Most spans held for export.
+    pub max_queue_spans: usize,
+    /// Most spans in one export request.
+    pub max_export_batch: usize,
+    /// Whether OTLP spans are exported for requests with Sampled=0.
+    pub export_unsampled: bool,
+    /// How long an invocation waits, after its response, for delivery.
+    pub flush_budget: Duration,
+    /// How long the shutdown flush may take.
+    pub shutdown_budget: Duration,
+    /// Log filter directives.
+    pub log_filter: String,
+    /// EMF namespace.
+    pub metrics_namespace: String,
+}
+
+impl Config {
+    /// Reads every setting from the environment (see the constants for names and defaults).
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// Builds the config from any variable lookup; `from_env` passes the process environment.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Self {
+        let function_name = var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "cruddur-local".into());
+        let honeycomb_key = var(HONEYCOMB_API_KEY);
+        let otlp_endpoint = var(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+            .or_else(|| var(OTEL_EXPORTER_OTLP_ENDPOINT).map(|base| format!("{}/v1/traces", base.trim_end_matches('/'))))
+            .or_else(|| honeycomb_key.as_ref().map(|_| HONEYCOMB_TRACES_ENDPOINT.to_owned()));
+        let mut otlp_headers =
+            parse_headers(&var(OTEL_EXPORTER_OTLP_TRACES_HEADERS).or_else(|| var(OTEL_EXPORTER_OTLP_HEADERS)).unwrap_or_default());
+        if let Some(key) = honeycomb_key {
+            otlp_headers.retain(|(name, _)| name != "x-honeycomb-team");
+            otlp_headers.push(("x-honeycomb-team".into(), key));
+        }
+        let millis = |name: &str| var(name).and_then(|v| v.trim().parse::<u64>().ok());
+        Self {
+            service_name: var(OTEL_SERVICE_NAME)
+                .or_else(|| var(POWERTOOLS_SERVICE_NAME))
+                .unwrap_or_else(|| function_name.clone()),
+            function_version: var("AWS_LAMBDA_FUNCTION_VERSION").unwrap_or_else(|| "$LATEST".into()),
+            function_memory_mb: var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|v| v.parse().ok()).unwrap_or(128),
+            region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into()),
+            in_lambda: var("AWS_LAMBDA_RUNTIME_API").is_some(),
+            function_name,
+            xray_daemon_address: var(AWS_XRAY_DAEMON_ADDRESS)
+                .map(|v| udp_daemon_address(&v))
+                .unwrap_or_else(|| AWS_XRAY_DAEMON_ADDRESS_DEFAULT.into()),
+            otlp_endpoint,
+            otlp_headers,
+            otlp_timeout: millis(OTEL_EXPORTER_OTLP_TRACES_TIMEOUT)
+                .or_else(|| millis(OTEL_EXPORTER_OTLP_TIMEOUT))
+                .map(Duration::from_millis)
+                .unwrap_or(OTEL_EXPORTER_OTLP_TIMEOUT_DEFAULT),
+            otlp_gzip: !var(OTEL_EXPORTER_OTLP_COMPRESSION).is_some_and(|v| v.eq_ignore_ascii_case("none")),
+            max_queue_spans: var(OTEL_BSP_MAX_QUEUE_SIZE)
+                .and_then(|v| v.parse().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT),
+            max_export_batch: var(OTEL_BSP_MAX_EXPORT_BATCH_SIZE)
+                .and_then(|v| v.parse().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT),
+            export_unsampled: var(CRUDDUR_OTLP_EXPORT_UNSAMPLED).is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            flush_budget: var(CRUDDUR_TELEMETRY_FLUSH_BUDGET_MS)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|ms| ms.is_finite() && *ms >= 0.0)
+                .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+                .unwrap_or(CRUDDUR_TELEMETRY_FLUSH_BUDGET_DEFAULT),
+            shutdown_budget: millis(CRUDDUR_TELEMETRY_SHUTDOWN_BUDGET_MS)
+                .map(Duration::from_millis)
+                .unwrap_or(CRUDDUR_TELEMETRY_SHUTDOWN_BUDGET_DEFAULT),
+            log_filter: var(RUST_LOG)
+                .or_else(|| var(AWS_LAMBDA_LOG_LEVEL).map(|level| level.to_ascii_lowercase()))
+                .unwrap_or_else(|| LOG_LEVEL_DEFAULT.into()),
+            metrics_namespace: var(POWERTOOLS_METRICS_NAMESPACE).unwrap_or_else(|| METRICS_NAMESPACE_DEFAULT.into()),
+        }
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_HEADERS` format: `k1=v1,k2=v2`, values percent-encoded.
+fn parse_headers(raw: &str) -> Vec<(String, String)> {
+    raw.split(',')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), percent_decode(value.trim())))
+        .filter(|(name, _)| !name.is_empty())
+        .collect()
+}
+
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The daemon address may be `host:port` or `udp:host:port tcp:host:port` (as Lambda sets it).
+fn udp_daemon_address(raw: &str) -> String {
+    raw.split_whitespace()
+        .find_map(|part| part.strip_prefix("udp:"))
+        .unwrap_or_else(|| raw.trim())
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn traces_endpoint_wins_over_base_endpoint_and_honeycomb() {
+        let c = config(&[
+            (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, "http://a/x"),
+            (OTEL_EXPORTER_OTLP_ENDPOINT, "http://b/"),
+            (HONEYCOMB_API_KEY, "k"),
+        ]);
+        assert_eq!(c.otlp_endpoint.as_deref(), Some("http://a/x"));
+        assert_eq!(config(&[(OTEL_EXPORTER_OTLP_ENDPOINT, "http://b/")]).otlp_endpoint.as_deref(), Some("http://b/v1/traces"));
+        assert_eq!(config(&[(HONEYCOMB_API_KEY, "k")]).otlp_endpoint.as_deref(), Some(HONEYCOMB_TRACES_ENDPOINT));
+        assert_eq!(config(&[]).otlp_endpoint, None);
+    }
+
+    #[test]
+    fn headers_are_parsed_and_honeycomb_key_added_once() {
+        let c = config(&[(OTEL_EXPORTER_OTLP_HEADERS, "x-honeycomb-team=old, x-a=b%20c"), (HONEYCOMB_API_KEY, "new")]);
+        assert_eq!(c.otlp_headers, vec![("x-a".into(), "b c".into()), ("x-honeycomb-team".into(), "new".into())]);
+    }
+
+    #[test]
+    fn daemon_address_takes_the_udp_part() {
+        let c = config(&[(AWS_XRAY_DAEMON_ADDRESS, "tcp:10.0.0.1:2000 udp:169.254.79.129:2000")]);
+        assert_eq!(c.xray_daemon_address, "169.254.79.129:2000");
+        assert_eq!(config(&[]).xray_daemon_address, AWS_XRAY_DAEMON_ADDRESS_DEFAULT);
+    }
+
+    #[test]
+    fn rust_log_overrides_lambda_log_level() {
+        assert_eq!(config(&[(AWS_LAMBDA_LOG_LEVEL, "WARN")]).log_filter, "warn");
+        assert_eq!(config(&[(AWS_LAMBDA_LOG_LEVEL, "WARN"), (RUST_LOG, "debug")]).log_filter, "debug");
+    }
+
+    #[test]
+    fn bad_numbers_fall_back_to_defaults() {
+        let c = config(&[(OTEL_BSP_MAX_QUEUE_SIZE, "lots"), (CRUDDUR_TELEMETRY_FLUSH_BUDGET_MS, "-3")]);
+        assert_eq!(c.max_queue_spans, OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT);
+        assert_eq!(c.flush_budget, CRUDDUR_TELEMETRY_FLUSH_BUDGET_DEFAULT);
+    }
+}

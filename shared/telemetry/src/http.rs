@@ -1,0 +1,90 @@
+//! The HTTP face of a function: API Gateway request in, response out, with the
+//! request's method, route, path and status on the invocation span, the standard
+//! metrics, and a handler failure or panic turned into a 500 that names the
+//! request id and nothing internal.
+
+use std::{any::Any, convert::Infallible, fmt::Display, future::Future, panic::AssertUnwindSafe};
+
+use futures_util::FutureExt;
+use lambda_http::{
+    http::{header::CONTENT_TYPE, StatusCode},
+    request::RequestContext,
+    service_fn, Body, Request, RequestExt, Response,
+};
+use tracing::Span;
+
+use crate::emf::{add_dimension, add_metric, Unit};
+
+/// Wraps a handler into the service `lambda_http` runs.
+pub(crate) fn service<H, Fut, E>(
+    handler: H,
+) -> impl lambda_http::Service<Request, Response = Response<Body>, Error = Infallible, Future: Send + 'static> + Send + 'static
+where
+    H: Fn(Request) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Response<Body>, E>> + Send + 'static,
+    E: Display + Send + 'static,
+{
+    service_fn(move |request: Request| {
+        let span = Span::current();
+        let route = route(&request);
+        span.record("http.request.method", request.method().as_str());
+        span.record("url.path", request.uri().path());
+        if let Some(route) = &route {
+            span.record("http.route", route.as_str());
+            add_dimension("route", route);
+        }
+        let request_id = request.lambda_context_ref().map(|c| c.request_id.clone());
+        let handled = AssertUnwindSafe(handler(request)).catch_unwind();
+        async move {
+            let response = match handled.await {
+                Ok(Ok(response)) => response,
+                Ok(Err(error)) => {
+                    tracing::error!(exception.type = "HandlerError", exception.message = %error, "handler failed");
+                    internal_error(request_id.as_deref())
+                }
+                Err(panic) => {
+                    tracing::error!(exception.type = "Panic", exception.message = panic_message(&panic), "handler panicked");
+                    internal_error(request_id.as_deref())
+                }
+            };
+            let status = response.status();
+            span.record("http.response.status_code", status.as_u16());
+            add_metric("Errors", Unit::Count, f64::from(u8::from(status.is_server_error())));
+            add_metric("ClientErrors", Unit::Count, f64::from(u8::from(status.is_client_error())));
+            Ok(response)
+        }
+    })
+}
+
+/// The API route template: REST API's resource path, or HTTP API's route key.
+fn route(request: &Request) -> Option<String> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV1(ctx) => ctx.resource_path.clone(),
+        RequestContext::ApiGatewayV2(ctx) => {
+            ctx.route_key.as_deref().map(|key| key.split_once(' ').map_or(key, |(_, path)| path).to_owned())
+        }
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+fn internal_error(request_id: Option<&str>) -> Response<Body> {
+    let body = serde_json::json!({
+        "error": "internal_error",
+        "message": "The server failed to handle this request.",
+        "requestId": request_id,
+    });
+    Response::builder()
+        .status(StatusCode::INTERNAL_SERVER_ERROR)
+        .header(CONTENT_TYPE, "application/json")
+        .body(Body::Text(body.to_string()))
+        .expect("static response parts are valid")
+}
+
+fn panic_message(panic: &Box<dyn Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}

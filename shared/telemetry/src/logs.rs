@@ -1,0 +1,154 @@
+//! Logs: one JSON object a line on stdout, carrying the request's trace ids.
+//!
+//! Every line has `timestamp` (RFC 3339, ms), `level`, `message`, `service`,
+//! `cold_start`, the function's name/version/memory/ARN, `requestId`,
+//! `xray_trace_id`, `trace_id` and `span_id`, then the event's own fields. Lines
+//! outside any span (a task spawned without `.in_current_span()`) take the ids of
+//! the invocation in progress, so every line of a request can be found by its id.
+
+use std::{io::Write as _, sync::Arc, time::SystemTime};
+
+use time::{format_description::FormatItem, macros::format_description, OffsetDateTime};
+use tracing::{
+    field::{Field, Visit},
+    Event, Subscriber,
+};
+use tracing_subscriber::{layer::Context, registry::LookupSpan, Layer};
+
+use crate::{hub::Hub, span::SpanState};
+
+const TIMESTAMP: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+
+/// The layer that writes JSON log lines.
+pub struct JsonLogLayer {
+    hub: Arc<Hub>,
+    /// The function's fields, pre-rendered once: `,"service":"…",…`.
+    static_fields: Vec<u8>,
+}
+
+impl JsonLogLayer {
+    pub(crate) fn new(hub: Arc<Hub>) -> Self {
+        let config = &hub.config;
+        let mut static_fields = Vec::new();
+        for (key, value) in [
+            ("service", &config.service_name),
+            ("function_name", &config.function_name),
+            ("function_version", &config.function_version),
+        ] {
+            push_key(&mut static_fields, key);
+            push_str(&mut static_fields, value);
+        }
+        push_key(&mut static_fields, "function_memory_size");
+        let _ = write!(static_fields, "{}", config.function_memory_mb);
+        Self { hub, static_fields }
+    }
+}
+
+impl<S> Layer<S> for JsonLogLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let ids = ctx
+            .event_span(event)
+            .and_then(|span| span.extensions().get::<SpanState>().map(|state| (state.trace.clone(), state.span_id)))
+            .or_else(|| self.hub.current_trace().map(|trace| (trace.clone(), trace.root_span_id)));
+
+        let mut line = Vec::with_capacity(512);
+        line.extend_from_slice(b"{\"timestamp\":\"");
+        let now = OffsetDateTime::from(SystemTime::now());
+        let _ = now.format_into(&mut line, TIMESTAMP);
+        line.extend_from_slice(b"\",\"level\":\"");
+        line.extend_from_slice(event.metadata().level().as_str().as_bytes());
+        line.push(b'"');
+        // The message first (as Lambda's own JSON logs have it), then the rest.
+        let mut visitor = JsonFields { out: &mut line, message_only: true };
+        event.record(&mut visitor);
+        line.extend_from_slice(&self.static_fields);
+        if let Some((trace, span_id)) = ids {
+            push_key(&mut line, "cold_start");
+            line.extend_from_slice(if trace.cold_start { b"true" } else { b"false" });
+            if let Some(arn) = &trace.function_arn {
+                push_key(&mut line, "function_arn");
+                push_str(&mut line, arn);
+            }
+            if let Some(request_id) = &trace.request_id {
+                push_key(&mut line, "requestId");
+                push_str(&mut line, request_id);
+            }
+            push_key(&mut line, "xray_trace_id");
+            push_str(&mut line, &trace.xray_trace_id);
+            push_key(&mut line, "trace_id");
+            push_str(&mut line, &trace.trace_hex);
+            push_key(&mut line, "span_id");
+            let _ = write!(line, "\"{span_id}\"");
+            push_key(&mut line, "sampled");
+            line.extend_from_slice(if trace.sampled { b"true" } else { b"false" });
+        }
+        push_key(&mut line, "target");
+        push_str(&mut line, event.metadata().target());
+        event.record(&mut JsonFields { out: &mut line, message_only: false });
+        line.extend_from_slice(b"}\n");
+        self.hub.write_line(&line);
+    }
+}
+
+/// Writes fields as `,"key":value`; the message alone, or everything but it.
+struct JsonFields<'a> {
+    out: &'a mut Vec<u8>,
+    message_only: bool,
+}
+
+impl JsonFields<'_> {
+    fn wanted(&self, field: &Field) -> bool {
+        (field.name() == "message") == self.message_only
+    }
+
+    fn raw(&mut self, field: &Field, value: impl std::fmt::Display) {
+        if self.wanted(field) {
+            push_key(self.out, field.name());
+            let _ = write!(self.out, "{value}");
+        }
+    }
+}
+
+impl Visit for JsonFields<'_> {
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.raw(field, value)
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.raw(field, value)
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.raw(field, value)
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if value.is_finite() {
+            self.raw(field, value)
+        } else {
+            self.record_str(field, &value.to_string())
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if self.wanted(field) {
+            push_key(self.out, field.name());
+            push_str(self.out, value);
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if self.wanted(field) {
+            self.record_str(field, &format!("{value:?}"));
+        }
+    }
+}
+
+fn push_key(out: &mut Vec<u8>, key: &str) {
+    out.push(b',');
+    push_str(out, key);
+    out.push(b':');
+}
+
+fn push_str(out: &mut Vec<u8>, value: &str) {
+    let _ = serde_json::to_writer(&mut *out, value);
+}

@@ -1,0 +1,13 @@
+//! OpenTelemetry: spans as OTLP/HTTP protobuf, for Honeycomb or any collector.
+//!
+//! Why not the OpenTelemetry SDK: its `BatchSpanProcessor` flush blocks on the
+//! export (a slow collector would hold every invocation) and its spans start
+//! fresh trace ids instead of Lambda's. We keep the wire types of
+//! `opentelemetry-proto` and do the encoding ([`encode`]) and the transport
+//! ([`Exporter`]) here, with delivery rules of our own (see `delivery`).
+
+mod encode;
+mod http;
+
+pub use encode::{encode_request, resource_attributes};
+pub(crate) use http::Exporter;
