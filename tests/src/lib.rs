@@ -1,0 +1,63 @@
+//! Black-box test harness for Cruddur's Lambda functions.
+//!
+//! Every fake AWS component listens on 127.0.0.1 and a free port, and runs on tokio:
+//!
+//! - [`runtime_api::RuntimeApi`]: the Lambda Runtime API and Extensions API;
+//! - [`otlp_collector::OtlpCollector`]: an OTLP/HTTP trace receiver (Honeycomb stand-in);
+//! - [`xray_daemon::XrayDaemon`]: the X-Ray daemon's UDP socket;
+//! - [`function::FunctionProcess`]: a real function binary run as a child process;
+//! - [`events`]: API Gateway REST (v1) and HTTP API (v2) events.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub mod events;
+pub mod function;
+mod http_util;
+pub mod otlp_collector;
+pub mod runtime_api;
+mod sync;
+pub mod xray_daemon;
+
+pub use function::FunctionProcess;
+pub use otlp_collector::{AttrValue, Behaviour, OtlpCollector, ReceivedExport, ReceivedSpan};
+pub use runtime_api::{Invocation, Outcome, RegisteredExtension, RuntimeApi};
+pub use xray_daemon::{all_subsegments, Datagram, XrayDaemon};
+
+/// The default wait for anything the harness waits on.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A fresh, valid X-Ray trace header:
+/// `Root=1-<8 hex epoch seconds>-<24 random hex>;Parent=<16 random hex>;Sampled=1|0`.
+///
+/// Returns `(header, root, parent)`, e.g.
+/// `("Root=1-6745...;Parent=53995c3f42cd8ad8;Sampled=1", "1-6745...-...", "53995c3f42cd8ad8")`.
+pub fn trace_header(sampled: bool) -> (String, String, String) {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let random = fastrand::u128(1..) & ((1u128 << 96) - 1);
+    let random = if random == 0 { 1 } else { random };
+    let root = format!("1-{:08x}-{random:024x}", seconds as u32);
+    let parent = format!("{:016x}", fastrand::u64(1..));
+    let header = format!("Root={root};Parent={parent};Sampled={}", u8::from(sampled));
+    (header, root, parent)
+}
+
+/// The OpenTelemetry trace id (32 lowercase hex digits) of an X-Ray root
+/// ("1-5759e988-bd862e3fe1be46a994272793" -> "5759e988bd862e3fe1be46a994272793").
+/// A leading "Root=" is accepted too.
+pub fn otel_trace_id_from_root(root: &str) -> String {
+    let root = root.strip_prefix("Root=").unwrap_or(root);
+    let root = root.split(';').next().unwrap_or(root);
+    root.strip_prefix("1-")
+        .unwrap_or(root)
+        .replace('-', "")
+        .to_ascii_lowercase()
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn epoch_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
