@@ -6,7 +6,8 @@
 //! - [`otlp_collector::OtlpCollector`]: an OTLP/HTTP trace receiver (Honeycomb stand-in);
 //! - [`xray_daemon::XrayDaemon`]: the X-Ray daemon's UDP socket;
 //! - [`function::FunctionProcess`]: a real function binary run as a child process;
-//! - [`events`]: API Gateway REST (v1) and HTTP API (v2) events.
+//! - [`events`]: API Gateway REST (v1) and HTTP API (v2) events;
+//! - [`stack::Stack`]: all of the above wired together around one function.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,11 +16,13 @@ pub mod function;
 mod http_util;
 pub mod otlp_collector;
 pub mod runtime_api;
+pub mod stack;
 mod sync;
 pub mod xray_daemon;
 
 pub use function::FunctionProcess;
 pub use otlp_collector::{AttrValue, Behaviour, OtlpCollector, ReceivedExport, ReceivedSpan};
+pub use stack::Stack;
 pub use runtime_api::{Invocation, Outcome, RegisteredExtension, RuntimeApi};
 pub use xray_daemon::{all_subsegments, Datagram, XrayDaemon};
 
