@@ -1,10 +1,17 @@
 //! JSON responses and errors.
 
+use std::fmt;
+
 use lambda_http::{
-    http::{header::CONTENT_TYPE, StatusCode},
+    http::{
+        header::{ALLOW, CONTENT_TYPE},
+        Method, StatusCode,
+    },
     Body, Response,
 };
 use serde::Serialize;
+
+use crate::request::MAX_BODY_BYTES;
 
 /// A JSON response with `status`.
 pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
@@ -16,6 +23,12 @@ pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
         .expect("static response parts are valid")
 }
 
+/// The response for a handler's result: the response itself, or the error's
+/// ([`ApiError::into_response`], which logs the rejection).
+pub fn respond(result: Result<Response<Body>, ApiError>) -> Response<Body> {
+    result.unwrap_or_else(ApiError::into_response)
+}
+
 /// A client error answered as `{"error": code, "message": …}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -25,16 +38,191 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable explanation.
     pub message: String,
+    /// The method the path allows, sent as the `Allow` header (405 only).
+    pub allow: Option<Method>,
 }
 
 impl ApiError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &'static str, message: String) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message,
+            allow: None,
+        }
+    }
+
+    /// 404 `not_found`: no route for this method and path.
+    pub fn not_found(method: &Method, path: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route for {method} {path}"),
+        )
+    }
+
+    /// 405 `method_not_allowed`: the path exists, for `allowed` only.
+    pub fn method_not_allowed(method: &Method, path: &str, allowed: &Method) -> ApiError {
+        ApiError {
+            allow: Some(allowed.clone()),
+            ..ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not allowed on {path}: use {allowed}"),
+            )
+        }
+    }
+
+    /// 400 `body_invalid_json`: the body is missing or is not the expected JSON.
+    pub fn body_invalid_json(message: String) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "body_invalid_json", message)
+    }
+
+    /// 413 `body_too_large`: the body has `len` bytes, more than [`MAX_BODY_BYTES`].
+    pub fn body_too_large(len: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body has {len} bytes, more than the {MAX_BODY_BYTES} allowed"),
+        )
+    }
+
     /// The error as a JSON response.
+    ///
+    /// Logs one WARN line, `request rejected`, with `error.code` and `http.status`: a
+    /// client error is worth seeing in the logs but is not a failure of the function.
     pub fn into_response(self) -> Response<Body> {
         #[derive(Serialize)]
         struct Shape<'a> {
             error: &'a str,
             message: &'a str,
         }
-        json(self.status, &Shape { error: self.code, message: &self.message })
+        tracing::warn!(
+            error.code = self.code,
+            http.status = self.status.as_u16(),
+            "request rejected"
+        );
+        let mut response = json(
+            self.status,
+            &Shape {
+                error: self.code,
+                message: &self.message,
+            },
+        );
+        if let Some(allow) = self.allow {
+            let value = allow.as_str().parse().expect("a method is a valid header value");
+            response.headers_mut().insert(ALLOW, value);
+        }
+        response
+    }
+}
+
+impl From<domain::Error> for ApiError {
+    /// The domain's status (422 or 404) and code, with its `Display` text as the message.
+    fn from(error: domain::Error) -> ApiError {
+        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+        ApiError::new(status, error.code(), error.to_string())
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    fn body(response: &Response<Body>) -> Value {
+        match response.body() {
+            Body::Text(text) => serde_json::from_str(text).unwrap(),
+            other => panic!("not a text body: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn domain_errors_keep_their_status_and_code() {
+        let error = ApiError::from(domain::Error::MessageExceedMaxChars {
+            max: 280,
+            actual: 281,
+        });
+        assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error.code, "message_exceed_max_chars");
+        assert_eq!(
+            error.message,
+            "message has 281 characters, more than the 280 allowed"
+        );
+        let error = ApiError::from(domain::Error::UserNotFound("nobody".into()));
+        assert_eq!(
+            (error.status, error.code),
+            (StatusCode::NOT_FOUND, "user_not_found")
+        );
+    }
+
+    #[test]
+    fn errors_answer_json_with_code_and_message() {
+        let response = ApiError::from(domain::Error::TtlBlank).into_response();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+        assert_eq!(response.headers().get(ALLOW), None);
+        assert_eq!(
+            body(&response),
+            json!({"error": "ttl_blank", "message": "ttl is blank"})
+        );
+    }
+
+    #[test]
+    fn respond_passes_responses_through() {
+        let ok = respond(Ok(json(StatusCode::OK, &[1, 2])));
+        assert_eq!((ok.status(), body(&ok)), (StatusCode::OK, json!([1, 2])));
+        let error = respond(Err(ApiError::body_too_large(70_000)));
+        assert_eq!(error.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body(&error)["error"], "body_too_large");
+    }
+
+    #[test]
+    fn display_names_status_and_code() {
+        let error = ApiError::not_found(&Method::GET, "/nope");
+        assert_eq!(error.to_string(), "404 not_found: no route for GET /nope");
+    }
+
+    #[test]
+    fn a_rejection_logs_one_warn_line() {
+        use std::sync::{Arc, Mutex};
+        use tracing::field::{Field, Visit};
+        use tracing_subscriber::layer::{Context, SubscriberExt};
+
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<String>>>);
+        struct Fields(String);
+        impl Visit for Fields {
+            fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+                self.0.push_str(&format!(" {}={value:?}", field.name()));
+            }
+        }
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Lines {
+            fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+                let mut fields = Fields(event.metadata().level().to_string());
+                event.record(&mut fields);
+                self.0.lock().unwrap().push(fields.0);
+            }
+        }
+
+        let lines = Lines::default();
+        let subscriber = tracing_subscriber::registry().with(lines.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let _ = ApiError::from(domain::Error::SearchTermBlank).into_response();
+        });
+        assert_eq!(
+            *lines.0.lock().unwrap(),
+            ["WARN message=request rejected error.code=\"search_term_blank\" http.status=422"]
+        );
     }
 }

@@ -23,6 +23,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use futures_util::{stream::FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{config::Config, span::SpanRecord};
@@ -75,8 +76,11 @@ impl DeliveryStats {
 }
 
 enum Command {
-    Spans { spans: Vec<SpanRecord>, delivered: oneshot::Sender<()> },
-    Shutdown { budget: Duration, done: oneshot::Sender<()> },
+    Spans {
+        spans: Vec<SpanRecord>,
+        delivered: oneshot::Sender<()>,
+    },
+    Shutdown { deadline: Instant, done: oneshot::Sender<()> },
 }
 
 /// Handle to the delivery thread.
@@ -92,12 +96,14 @@ impl Delivery {
         let worker = Worker::new(config, stats.clone());
         let commands = worker.map(|worker| {
             let (commands, receiver) = mpsc::unbounded_channel();
-            let spawned = std::thread::Builder::new().name("telemetry-delivery".into()).spawn(move || {
-                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(runtime) => runtime.block_on(worker.run(receiver)),
-                    Err(error) => eprintln!("[telemetry] delivery disabled: no runtime: {error}"),
-                }
-            });
+            let spawned = std::thread::Builder::new()
+                .name("telemetry-delivery".into())
+                .spawn(
+                    move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                        Ok(runtime) => runtime.block_on(worker.run(receiver)),
+                        Err(error) => eprintln!("[telemetry] delivery disabled: no runtime: {error}"),
+                    },
+                );
             if let Err(error) = spawned {
                 eprintln!("[telemetry] delivery disabled: cannot start its thread: {error}");
             }
@@ -124,20 +130,25 @@ impl Delivery {
     /// Delivers everything still queued within `budget`; what cannot go is counted as dropped.
     pub async fn shutdown(&self, spans: Vec<SpanRecord>, budget: Duration) {
         let Some(commands) = &self.commands else { return };
-        let started = Instant::now();
-        let (delivered, _) = oneshot::channel();
+        let deadline = Instant::now() + budget;
         if !spans.is_empty() {
+            let (delivered, _) = oneshot::channel();
             let count = spans.len();
             if commands.send(Command::Spans { spans, delivered }).is_err() {
                 self.stats.drop_spans(count);
             }
         }
         let (done, wait) = oneshot::channel();
-        if commands.send(Command::Shutdown { budget, done }).is_ok() {
-            let _ = tokio::time::timeout(budget.saturating_sub(started.elapsed()) + Duration::from_millis(20), wait).await;
+        if commands.send(Command::Shutdown { deadline, done }).is_ok() {
+            // The worker stops exporting at the deadline and then only counts what is
+            // left; the margin lets a busy machine schedule that count.
+            let _ = tokio::time::timeout_at((deadline + SHUTDOWN_REPORT_MARGIN).into(), wait).await;
         }
     }
 }
+
+/// Time allowed, after the shutdown deadline, for the delivery thread's final count.
+const SHUTDOWN_REPORT_MARGIN: Duration = Duration::from_millis(100);
 
 /// Spans waiting for export, with the invocation waiting on them.
 struct Pending {
@@ -153,7 +164,8 @@ struct Request {
     not_before: Instant,
 }
 
-type ExportFuture = Pin<Box<dyn Future<Output = Outcome>>>;
+/// An export under way: its request (to retry) and the invocations waiting on it.
+type Export = Pin<Box<dyn Future<Output = (Outcome, Request, Vec<oneshot::Sender<()>>)> + Send>>;
 
 /// How an export attempt ended.
 #[derive(Debug)]
@@ -166,6 +178,9 @@ pub(crate) enum Outcome {
     GiveUp(String),
 }
 
+/// Most exports under way at once in normal operation (shutdown sends all at once).
+const MAX_EXPORTS_IN_FLIGHT: usize = 4;
+
 struct Worker {
     stats: Arc<DeliveryStats>,
     #[cfg(feature = "xray")]
@@ -175,6 +190,11 @@ struct Worker {
     export_unsampled: bool,
     max_queue_spans: usize,
     max_export_batch: usize,
+    queue: Queue,
+    exports: FuturesUnordered<Export>,
+    /// Spans in `exports`, so a shutdown cut short can count what it loses.
+    spans_in_flight: usize,
+    retries: Vec<Request>,
 }
 
 impl Worker {
@@ -189,6 +209,10 @@ impl Worker {
             export_unsampled: config.export_unsampled,
             max_queue_spans: config.max_queue_spans,
             max_export_batch: config.max_export_batch,
+            queue: Queue::default(),
+            exports: FuturesUnordered::new(),
+            spans_in_flight: 0,
+            retries: Vec::new(),
         };
         worker.has_sink().then_some(worker)
     }
@@ -208,153 +232,152 @@ impl Worker {
     }
 
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let mut queue = Queue::default();
-        let mut in_flight: Option<(ExportFuture, Request, Vec<oneshot::Sender<()>>)> = None;
-        let mut retry: Option<Request> = None;
         loop {
-            if in_flight.is_none() {
-                in_flight = self.next_export(&mut queue, &mut retry, Instant::now());
-            }
-            let retry_at = retry.as_ref().map(|r| r.not_before);
+            self.start_exports(Instant::now(), MAX_EXPORTS_IN_FLIGHT);
+            let next_retry = self.retries.iter().map(|r| r.not_before).min();
             tokio::select! {
                 command = commands.recv() => match command {
-                    Some(Command::Spans { spans, delivered }) => self.accept(&mut queue, spans, delivered),
-                    Some(Command::Shutdown { budget, done }) => {
-                        self.drain(queue, in_flight, retry, Instant::now() + budget).await;
+                    Some(Command::Spans { spans, delivered }) => self.accept(spans, delivered),
+                    Some(Command::Shutdown { deadline, done }) => {
+                        self.drain(deadline).await;
                         let _ = done.send(());
                         return;
                     }
                     None => return,
                 },
-                outcome = async { in_flight.as_mut().expect("guarded").0.as_mut().await }, if in_flight.is_some() => {
-                    let (_, request, waiters) = in_flight.take().expect("guarded");
-                    retry = self.settle(outcome, request, waiters, &mut queue);
+                Some((outcome, request, waiters)) = self.exports.next(), if !self.exports.is_empty() => {
+                    self.settle(outcome, request, waiters);
                 }
-                _ = tokio::time::sleep_until(retry_at.unwrap_or_else(Instant::now).into()),
-                    if retry_at.is_some() && in_flight.is_none() => {}
+                _ = tokio::time::sleep_until(next_retry.unwrap_or_else(Instant::now).into()), if next_retry.is_some() => {}
             }
         }
     }
 
     /// Sends the X-Ray documents at once and queues the spans for OTLP.
-    fn accept(&mut self, queue: &mut Queue, spans: Vec<SpanRecord>, delivered: oneshot::Sender<()>) {
+    fn accept(&mut self, spans: Vec<SpanRecord>, delivered: oneshot::Sender<()>) {
         #[cfg(feature = "xray")]
         if let Some(xray) = &mut self.xray {
             xray.send(&spans);
         }
-        #[cfg(feature = "otlp")]
-        if self.otlp.is_some() {
-            let export_unsampled = self.export_unsampled;
-            let spans: Vec<_> = spans.into_iter().filter(|s| s.trace.sampled || export_unsampled).collect();
-            if !spans.is_empty() {
-                queue.push(Pending { spans, delivered: Some(delivered) }, self.max_queue_spans, &self.stats);
-            }
+        let export_unsampled = self.export_unsampled;
+        let spans: Vec<_> = spans
+            .into_iter()
+            .filter(|s| s.trace.sampled || export_unsampled)
+            .collect();
+        if !self.exports_spans() || spans.is_empty() {
+            let _ = delivered.send(());
             return;
         }
-        let _ = (queue, spans, self.export_unsampled, self.max_queue_spans);
-        let _ = delivered.send(());
+        // An export still under way (or waiting to retry) means the collector is slow
+        // or failing: these spans cannot go out within the flush budget, so the
+        // invocation need not wait for them. They stay queued.
+        let delivered = if self.exports.is_empty() && self.retries.is_empty() {
+            Some(delivered)
+        } else {
+            let _ = delivered.send(());
+            None
+        };
+        self.queue
+            .push(Pending { spans, delivered }, self.max_queue_spans, &self.stats);
     }
 
-    /// The export to start now: a due retry first (order is kept), else the next batch.
-    fn next_export(
-        &self,
-        queue: &mut Queue,
-        retry: &mut Option<Request>,
-        now: Instant,
-    ) -> Option<(ExportFuture, Request, Vec<oneshot::Sender<()>>)> {
+    fn exports_spans(&self) -> bool {
+        #[cfg(feature = "otlp")]
+        return self.otlp.is_some();
+        #[cfg(not(feature = "otlp"))]
+        false
+    }
+
+    /// Starts due retries (oldest first), then new batches while no retry waits.
+    fn start_exports(&mut self, now: Instant, max_in_flight: usize) {
         #[cfg(feature = "otlp")]
         if let Some(exporter) = &self.otlp {
-            let request = match retry.take() {
-                Some(request) if request.not_before <= now => request,
-                Some(request) => {
-                    *retry = Some(request);
-                    return None;
-                }
-                None => {
-                    let (spans, waiters) = queue.take_batch(self.max_export_batch)?;
-                    let request = Request { body: exporter.encode(&spans), spans: spans.len(), attempts: 0, not_before: now };
-                    let exporter = exporter.clone();
-                    let body = request.body.clone();
-                    return Some((Box::pin(async move { exporter.send(body).await }), request, waiters));
-                }
-            };
-            let exporter = exporter.clone();
-            let body = request.body.clone();
-            return Some((Box::pin(async move { exporter.send(body).await }), request, Vec::new()));
+            while self.exports.len() < max_in_flight {
+                let request = match self.retries.iter().position(|r| r.not_before <= now) {
+                    Some(due) => (self.retries.remove(due), Vec::new()),
+                    None if self.retries.is_empty() => {
+                        let Some((spans, waiters)) = self.queue.take_batch(self.max_export_batch) else {
+                            break;
+                        };
+                        let body = exporter.encode(&spans);
+                        (
+                            Request {
+                                body,
+                                spans: spans.len(),
+                                attempts: 0,
+                                not_before: now,
+                            },
+                            waiters,
+                        )
+                    }
+                    None => break,
+                };
+                let exporter = exporter.clone();
+                self.spans_in_flight += request.0.spans;
+                self.exports.push(Box::pin(async move {
+                    let (request, waiters) = request;
+                    (exporter.send(request.body.clone()).await, request, waiters)
+                }));
+            }
         }
-        let _ = (queue, retry, now, self.max_export_batch);
-        None
+        let _ = (now, max_in_flight);
     }
 
-    /// Books an export's outcome; returns the request to retry, if any.
-    fn settle(
-        &self,
-        outcome: Outcome,
-        mut request: Request,
-        waiters: Vec<oneshot::Sender<()>>,
-        queue: &mut Queue,
-    ) -> Option<Request> {
+    /// Books an export's outcome: counted, retried later, or dropped and counted.
+    fn settle(&mut self, outcome: Outcome, mut request: Request, waiters: Vec<oneshot::Sender<()>>) {
+        self.spans_in_flight -= request.spans;
         waiters.into_iter().for_each(|w| {
             let _ = w.send(());
         });
         match outcome {
             Outcome::Delivered => {
-                self.stats.exported_spans.fetch_add(request.spans as u64, Ordering::Relaxed);
-                None
+                self.stats
+                    .exported_spans
+                    .fetch_add(request.spans as u64, Ordering::Relaxed);
             }
             Outcome::Retry(reason) if request.attempts + 1 < MAX_EXPORT_ATTEMPTS => {
                 // The collector is struggling: nobody should wait for it.
-                queue.release_waiters();
+                self.queue.release_waiters();
                 request.attempts += 1;
                 request.not_before = Instant::now() + FIRST_RETRY_BACKOFF * 2u32.pow(request.attempts - 1);
-                eprintln!("[telemetry] OTLP export failed (attempt {}), will retry: {reason}", request.attempts);
-                Some(request)
+                eprintln!(
+                    "[telemetry] OTLP export failed (attempt {}), will retry: {reason}",
+                    request.attempts
+                );
+                self.retries.push(request);
             }
             Outcome::Retry(reason) | Outcome::GiveUp(reason) => {
-                queue.release_waiters();
+                self.queue.release_waiters();
                 self.stats.drop_spans(request.spans);
-                eprintln!("[telemetry] OTLP export dropped {} spans: {reason}", request.spans);
-                None
+                eprintln!(
+                    "[telemetry] OTLP export dropped {} spans: {reason}",
+                    request.spans
+                );
             }
         }
     }
 
-    /// Shutdown: export everything left, ignoring backoff, until the deadline.
-    async fn drain(
-        &self,
-        mut queue: Queue,
-        mut in_flight: Option<(ExportFuture, Request, Vec<oneshot::Sender<()>>)>,
-        mut retry: Option<Request>,
-        deadline: Instant,
-    ) {
-        if let Some(request) = &mut retry {
-            request.not_before = Instant::now();
-        }
+    /// Shutdown: everything left goes out at once, retried without backoff, until the deadline.
+    async fn drain(&mut self, deadline: Instant) {
         loop {
-            if in_flight.is_none() {
-                in_flight = self.next_export(&mut queue, &mut retry, Instant::now());
+            for retry in &mut self.retries {
+                retry.not_before = Instant::now();
             }
-            let Some((future, request, waiters)) = in_flight.take() else { break };
-            match tokio::time::timeout_at(deadline.into(), future).await {
-                Ok(outcome) => {
-                    retry = self.settle(outcome, request, waiters, &mut queue);
-                    if let Some(request) = &mut retry {
-                        request.not_before = Instant::now();
-                    }
-                }
-                Err(_) => {
-                    self.stats.drop_spans(request.spans);
-                    break;
-                }
+            self.start_exports(Instant::now(), usize::MAX);
+            if self.exports.is_empty() {
+                break;
+            }
+            match tokio::time::timeout_at(deadline.into(), self.exports.next()).await {
+                Ok(Some((outcome, request, waiters))) => self.settle(outcome, request, waiters),
+                Ok(None) => break,
+                Err(_) => break,
             }
         }
-        let left = queue.spans + retry.map_or(0, |r| r.spans);
-        if left > 0 {
-            self.stats.drop_spans(left);
-        }
-        let dropped = self.stats.dropped_spans.load(Ordering::Relaxed);
-        if dropped > 0 {
-            eprintln!("[telemetry] shutdown: {dropped} spans could not be delivered");
+        // Exports still under way at the deadline are lost with the process.
+        let unfinished = self.queue.spans + self.retries.iter().map(|r| r.spans).sum::<usize>() + self.spans_in_flight;
+        if unfinished > 0 {
+            self.stats.drop_spans(unfinished);
+            eprintln!("[telemetry] shutdown: {unfinished} spans could not be delivered in time");
         }
     }
 }
@@ -374,7 +397,9 @@ impl Queue {
             pending.spans.truncate(max_spans);
         }
         while self.spans + pending.spans.len() > max_spans {
-            let Some(oldest) = self.pending.pop_front() else { break };
+            let Some(oldest) = self.pending.pop_front() else {
+                break;
+            };
             self.spans -= oldest.spans.len();
             stats.drop_spans(oldest.spans.len());
         }

@@ -102,6 +102,12 @@ impl Hub {
 
     /// On SIGTERM: delivers what is left within the shutdown budget and reports any loss.
     pub async fn shutdown(&self) {
+        // Lambda signals an idle process; anywhere else a signal may land mid-invocation:
+        // let that invocation finish its spans first (for at most half the budget).
+        let started = Instant::now();
+        while self.current_trace().is_some() && started.elapsed() < self.config.shutdown_budget / 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
         self.delivery.shutdown(self.take_finished(), self.config.shutdown_budget).await;
         let dropped = self.delivery.stats.take_dropped();
         if dropped != Dropped::default() {

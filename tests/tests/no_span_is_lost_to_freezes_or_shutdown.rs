@@ -1,0 +1,50 @@
+//! Lambda freezes the process between invocations and ends it with SIGTERM: with
+//! a healthy collector and with a slow one, every span arrives, counted exactly.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use cruddur_tests::{events::rest_api_event, otel_trace_id_from_root, trace_header, Behaviour, Stack, DEFAULT_TIMEOUT};
+
+const INVOCATIONS: usize = 20;
+/// The home route makes two spans: the invocation and `mock-data`.
+const SPANS_PER_INVOCATION: usize = 2;
+
+async fn freeze_between_invocations_then_terminate(collector: Behaviour) -> anyhow::Result<()> {
+    let stack = Stack::start("home-activities", collector, &[]).await?;
+    let mut traces = BTreeSet::new();
+    for _ in 0..INVOCATIONS {
+        let (header, root, _) = trace_header(true);
+        traces.insert(otel_trace_id_from_root(&root));
+        let event = rest_api_event("GET", "/api/activities/home", "/api/activities/home", None, None, None);
+        let invocation = stack.runtime.invoke(event, Some(&header)).await?;
+        assert_eq!(invocation.json()["statusCode"], 200);
+        // As Lambda does: freeze once the runtime has asked for the next event.
+        stack.runtime.next_after(&invocation.request_id).await?;
+        stack.function.sigstop()?;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        stack.function.sigcont()?;
+    }
+    stack.runtime.shutdown();
+    stack.function.sigterm()?;
+    let status = stack.function.wait_exit(DEFAULT_TIMEOUT).await?;
+    assert!(status.success(), "{status:?}\n{}", stack.function.output_tail(20));
+
+    let spans = stack.otlp.spans();
+    let unique: BTreeSet<_> = spans.iter().map(|s| s.span_id_hex.clone()).collect();
+    assert_eq!(spans.len(), INVOCATIONS * SPANS_PER_INVOCATION, "every span exactly once");
+    assert_eq!(unique.len(), spans.len(), "no span twice");
+    let exported: BTreeSet<_> = spans.iter().map(|s| s.trace_id_hex.clone()).collect();
+    assert_eq!(exported, traces, "every trace, and only those");
+    assert!(stack.function.json_logs().iter().all(|l| l["dropped_spans"].is_null()), "nothing reported dropped");
+    Ok(())
+}
+
+#[tokio::test]
+async fn no_span_is_lost_with_a_healthy_collector() -> anyhow::Result<()> {
+    freeze_between_invocations_then_terminate(Behaviour::Healthy).await
+}
+
+#[tokio::test]
+async fn no_span_is_lost_with_a_slow_collector() -> anyhow::Result<()> {
+    freeze_between_invocations_then_terminate(Behaviour::Slow(Duration::from_millis(200))).await
+}
