@@ -22,8 +22,8 @@ pub mod xray_daemon;
 
 pub use function::FunctionProcess;
 pub use otlp_collector::{AttrValue, Behaviour, OtlpCollector, ReceivedExport, ReceivedSpan};
-pub use stack::Stack;
 pub use runtime_api::{Invocation, Outcome, RegisteredExtension, RuntimeApi};
+pub use stack::Stack;
 pub use xray_daemon::{all_subsegments, Datagram, XrayDaemon};
 
 /// The default wait for anything the harness waits on.

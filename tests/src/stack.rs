@@ -23,9 +23,17 @@ impl Stack {
         let xray = XrayDaemon::start().await;
         let otlp = OtlpCollector::start(collector).await;
         let (daemon, endpoint) = (xray.address(), otlp.endpoint());
-        let mut all = vec![("AWS_XRAY_DAEMON_ADDRESS", daemon.as_str()), ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())];
+        let mut all = vec![
+            ("AWS_XRAY_DAEMON_ADDRESS", daemon.as_str()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ];
         all.extend_from_slice(env);
         let function = FunctionProcess::spawn(binary, &runtime, &all)?;
-        Ok(Self { runtime, xray, otlp, function })
+        Ok(Self {
+            runtime,
+            xray,
+            otlp,
+            function,
+        })
     }
 }

@@ -12,13 +12,27 @@ const SPANS_PER_INVOCATION: u64 = 2;
 async fn many_invocations(collector: Behaviour) -> anyhow::Result<()> {
     // A dead collector gets a small queue (memory is the point); a slow one the
     // default queue, which holds this burst (nothing may be lost to slowness alone).
-    let small_queue = [("OTEL_BSP_MAX_QUEUE_SIZE", "64"), ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "32")];
-    let env: &[(&str, &str)] = if matches!(collector, Behaviour::Slow(_)) { &[] } else { &small_queue };
+    let small_queue = [
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "64"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "32"),
+    ];
+    let env: &[(&str, &str)] = if matches!(collector, Behaviour::Slow(_)) {
+        &[]
+    } else {
+        &small_queue
+    };
     let stack = Stack::start("home-activities", collector.clone(), env).await?;
     let mut rss_after_warm_up = 0;
     for n in 0..INVOCATIONS {
         let (header, _, _) = trace_header(true);
-        let event = rest_api_event("GET", "/api/activities/home", "/api/activities/home", None, None, None);
+        let event = rest_api_event(
+            "GET",
+            "/api/activities/home",
+            "/api/activities/home",
+            None,
+            None,
+            None,
+        );
         let invocation = stack.runtime.invoke(event, Some(&header)).await?;
         let response = invocation.json();
         assert_eq!(response["statusCode"], 200, "{response}");
@@ -30,22 +44,48 @@ async fn many_invocations(collector: Behaviour) -> anyhow::Result<()> {
     let rss_at_end = stack.function.rss_kib().unwrap_or(0);
     // Let failed exports exhaust their retries (about 1.5 s), then end the process.
     tokio::time::sleep(Duration::from_millis(2_000)).await;
-    let last = stack.runtime.invoke(rest_api_event("GET", "/api/activities/home", "/api/activities/home", None, None, None), None).await?;
+    let last = stack
+        .runtime
+        .invoke(
+            rest_api_event(
+                "GET",
+                "/api/activities/home",
+                "/api/activities/home",
+                None,
+                None,
+                None,
+            ),
+            None,
+        )
+        .await?;
     assert_eq!(last.json()["statusCode"], 200);
     stack.runtime.shutdown();
     stack.function.sigterm()?;
     assert!(stack.function.wait_exit(DEFAULT_TIMEOUT).await?.success());
 
     let produced = (INVOCATIONS as u64 + 1) * SPANS_PER_INVOCATION;
-    let delivered = stack.otlp.requests().iter().filter(|r| matches!(r.behaviour, Behaviour::Healthy | Behaviour::Slow(_))).map(|r| r.span_count() as u64).sum::<u64>();
+    let delivered = stack
+        .otlp
+        .requests()
+        .iter()
+        .filter(|r| matches!(r.behaviour, Behaviour::Healthy | Behaviour::Slow(_)))
+        .map(|r| r.span_count() as u64)
+        .sum::<u64>();
     let logs = stack.function.json_logs();
     let reported: u64 = logs
         .iter()
         .filter(|l| l["target"] == "telemetry::delivery")
         .filter_map(|l| l["dropped_spans"].as_u64())
         .sum();
-    let in_metrics: f64 = logs.iter().filter_map(|l| l["TelemetryDroppedSpans"].as_f64()).sum();
-    assert_eq!(delivered + reported, produced, "every span delivered or reported dropped: none silently");
+    let in_metrics: f64 = logs
+        .iter()
+        .filter_map(|l| l["TelemetryDroppedSpans"].as_f64())
+        .sum();
+    assert_eq!(
+        delivered + reported,
+        produced,
+        "every span delivered or reported dropped: none silently"
+    );
     match collector {
         Behaviour::Slow(_) => assert_eq!(reported, 0, "a slow collector loses nothing"),
         _ => assert!(in_metrics > 0.0, "drops are in the EMF metric too"),

@@ -14,9 +14,30 @@ use serde_json::Value;
 async fn home_activities_tells_one_story_in_every_pillar() -> anyhow::Result<()> {
     let stack = Stack::start("home-activities", Behaviour::Healthy, &[]).await?;
     let events = [
-        rest_api_event("GET", "/api/activities/home", "/api/activities/home", None, None, None),
-        http_api_event("GET", "/api/activities/home", "GET /api/activities/home", None, None, None),
-        rest_api_event("GET", "/api/activities/home", "/api/activities/home", None, None, None),
+        rest_api_event(
+            "GET",
+            "/api/activities/home",
+            "/api/activities/home",
+            None,
+            None,
+            None,
+        ),
+        http_api_event(
+            "GET",
+            "/api/activities/home",
+            "GET /api/activities/home",
+            None,
+            None,
+            None,
+        ),
+        rest_api_event(
+            "GET",
+            "/api/activities/home",
+            "/api/activities/home",
+            None,
+            None,
+            None,
+        ),
     ];
     for (n, event) in events.into_iter().enumerate() {
         let (header, root, parent) = trace_header(true);
@@ -27,8 +48,20 @@ async fn home_activities_tells_one_story_in_every_pillar() -> anyhow::Result<()>
         let response = invocation.json();
         assert_eq!(response["statusCode"], 200, "{response}");
         let body: Value = serde_json::from_str(response["body"].as_str().unwrap())?;
-        let messages: Vec<&str> = body.as_array().unwrap().iter().map(|a| a["message"].as_str().unwrap()).collect();
-        assert_eq!(messages, ["Cloud is fun!", "I am out of prune juice", "My dear doctor, I am just simple tailor"]);
+        let messages: Vec<&str> = body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["message"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "Cloud is fun!",
+                "I am out of prune juice",
+                "My dear doctor, I am just simple tailor"
+            ]
+        );
 
         // OTLP: the invocation span continues Lambda's trace under its facade segment.
         let spans: Vec<_> = stack
@@ -39,15 +72,30 @@ async fn home_activities_tells_one_story_in_every_pillar() -> anyhow::Result<()>
             .filter(|s| s.trace_id_hex == trace_hex)
             .collect();
         assert_eq!(spans.len(), 2, "spans of this trace: {spans:#?}");
-        let root_span = spans.iter().find(|s| s.name == "home-activities").expect("invocation span");
-        let mock = spans.iter().find(|s| s.name == "home-activities-mock-data").expect("mock-data span");
+        let root_span = spans
+            .iter()
+            .find(|s| s.name == "home-activities")
+            .expect("invocation span");
+        let mock = spans
+            .iter()
+            .find(|s| s.name == "home-activities-mock-data")
+            .expect("mock-data span");
         assert_eq!(root_span.parent_span_id_hex, parent);
         assert_eq!(root_span.kind, 2, "SERVER");
-        assert_eq!(root_span.str_attr("faas.invocation_id"), Some(invocation.request_id.as_str()));
-        assert_eq!(root_span.attr("faas.coldstart").and_then(|v| v.as_bool()), Some(n == 0));
+        assert_eq!(
+            root_span.str_attr("faas.invocation_id"),
+            Some(invocation.request_id.as_str())
+        );
+        assert_eq!(
+            root_span.attr("faas.coldstart").and_then(|v| v.as_bool()),
+            Some(n == 0)
+        );
         assert_eq!(root_span.str_attr("http.request.method"), Some("GET"));
         assert_eq!(root_span.str_attr("http.route"), Some("/api/activities/home"));
-        assert!(root_span.str_attr("url.path").unwrap().ends_with("/api/activities/home"));
+        assert!(root_span
+            .str_attr("url.path")
+            .unwrap()
+            .ends_with("/api/activities/home"));
         assert_eq!(root_span.int_attr("http.response.status_code"), Some(200));
         assert_eq!(mock.parent_span_id_hex, root_span.span_id_hex);
         assert_eq!(mock.int_attr("app.result_length"), Some(3));
@@ -62,7 +110,10 @@ async fn home_activities_tells_one_story_in_every_pillar() -> anyhow::Result<()>
         ] {
             assert_eq!(root_span.resource_str(key), Some(value), "resource {key}");
         }
-        assert_eq!(root_span.resource.get("faas.max_memory").and_then(|v| v.as_i64()), Some(128 * 1024 * 1024));
+        assert_eq!(
+            root_span.resource.get("faas.max_memory").and_then(|v| v.as_i64()),
+            Some(128 * 1024 * 1024)
+        );
 
         // X-Ray: one subsegment document under the facade, the same ids as OTLP.
         let docs: Vec<Value> = stack
@@ -82,7 +133,10 @@ async fn home_activities_tells_one_story_in_every_pillar() -> anyhow::Result<()>
         assert_eq!(doc["http"]["request"]["method"], "GET");
         assert_eq!(doc["http"]["response"]["status"], 200);
         let all = all_subsegments(doc);
-        let sub = all.iter().find(|s| s["name"] == "mock-data").expect("mock-data subsegment");
+        let sub = all
+            .iter()
+            .find(|s| s["name"] == "mock-data")
+            .expect("mock-data subsegment");
         assert_eq!(sub["id"], mock.span_id_hex.as_str());
         assert_eq!(sub["annotations"]["app_result_length"], 3);
         assert!(doc["end_time"].as_f64() >= sub["end_time"].as_f64());
@@ -90,7 +144,10 @@ async fn home_activities_tells_one_story_in_every_pillar() -> anyhow::Result<()>
         // Logs: the HomeActivities line carries every id.
         let line = stack
             .function
-            .wait_for_json_log(|l| l["message"] == "HomeActivities" && l["requestId"] == invocation.request_id.as_str(), DEFAULT_TIMEOUT)
+            .wait_for_json_log(
+                |l| l["message"] == "HomeActivities" && l["requestId"] == invocation.request_id.as_str(),
+                DEFAULT_TIMEOUT,
+            )
             .await?;
         assert_eq!(line["level"], "INFO");
         assert_eq!(line["result_length"], 3);
@@ -111,7 +168,10 @@ async fn home_activities_tells_one_story_in_every_pillar() -> anyhow::Result<()>
         assert_eq!(emf.len(), 1, "{emf:#?}");
         let directive = &emf[0]["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "Cruddur");
-        assert_eq!(directive["Dimensions"][0], serde_json::json!(["service", "route"]));
+        assert_eq!(
+            directive["Dimensions"][0],
+            serde_json::json!(["service", "route"])
+        );
         assert_eq!(emf[0]["route"], "/api/activities/home");
         assert_eq!(emf[0]["Requests"], 1.0);
         assert!(emf[0]["Latency"].as_f64().unwrap() > 0.0);
@@ -119,7 +179,11 @@ async fn home_activities_tells_one_story_in_every_pillar() -> anyhow::Result<()>
     }
 
     // Every datagram was well formed; every span id is unique.
-    assert!(stack.xray.datagrams().iter().all(|d| d.header_ok && d.error.is_none()));
+    assert!(stack
+        .xray
+        .datagrams()
+        .iter()
+        .all(|d| d.header_ok && d.error.is_none()));
     let ids: BTreeSet<_> = stack.otlp.spans().into_iter().map(|s| s.span_id_hex).collect();
     assert_eq!(ids.len(), stack.otlp.spans().len());
     Ok(())

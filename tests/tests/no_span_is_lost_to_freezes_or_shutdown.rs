@@ -3,7 +3,9 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use cruddur_tests::{events::rest_api_event, otel_trace_id_from_root, trace_header, Behaviour, Stack, DEFAULT_TIMEOUT};
+use cruddur_tests::{
+    events::rest_api_event, otel_trace_id_from_root, trace_header, Behaviour, Stack, DEFAULT_TIMEOUT,
+};
 
 const INVOCATIONS: usize = 20;
 /// The home route makes two spans: the invocation and `mock-data`.
@@ -15,7 +17,14 @@ async fn freeze_between_invocations_then_terminate(collector: Behaviour) -> anyh
     for _ in 0..INVOCATIONS {
         let (header, root, _) = trace_header(true);
         traces.insert(otel_trace_id_from_root(&root));
-        let event = rest_api_event("GET", "/api/activities/home", "/api/activities/home", None, None, None);
+        let event = rest_api_event(
+            "GET",
+            "/api/activities/home",
+            "/api/activities/home",
+            None,
+            None,
+            None,
+        );
         let invocation = stack.runtime.invoke(event, Some(&header)).await?;
         assert_eq!(invocation.json()["statusCode"], 200);
         // As Lambda does: freeze once the runtime has asked for the next event.
@@ -31,11 +40,22 @@ async fn freeze_between_invocations_then_terminate(collector: Behaviour) -> anyh
 
     let spans = stack.otlp.spans();
     let unique: BTreeSet<_> = spans.iter().map(|s| s.span_id_hex.clone()).collect();
-    assert_eq!(spans.len(), INVOCATIONS * SPANS_PER_INVOCATION, "every span exactly once");
+    assert_eq!(
+        spans.len(),
+        INVOCATIONS * SPANS_PER_INVOCATION,
+        "every span exactly once"
+    );
     assert_eq!(unique.len(), spans.len(), "no span twice");
     let exported: BTreeSet<_> = spans.iter().map(|s| s.trace_id_hex.clone()).collect();
     assert_eq!(exported, traces, "every trace, and only those");
-    assert!(stack.function.json_logs().iter().all(|l| l["dropped_spans"].is_null()), "nothing reported dropped");
+    assert!(
+        stack
+            .function
+            .json_logs()
+            .iter()
+            .all(|l| l["dropped_spans"].is_null()),
+        "nothing reported dropped"
+    );
     Ok(())
 }
 

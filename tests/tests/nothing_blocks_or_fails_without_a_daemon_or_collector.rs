@@ -7,7 +7,11 @@ use cruddur_tests::{events::rest_api_event, trace_header, FunctionProcess, Runti
 
 /// A local port with nothing listening (bound, then released).
 fn closed_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test]
@@ -17,16 +21,29 @@ async fn nothing_blocks_or_fails_without_a_daemon_or_collector() -> anyhow::Resu
     let daemon = format!("127.0.0.1:{port}");
     for daemon in [daemon.as_str(), "no-such-host.invalid:2000"] {
         let runtime = RuntimeApi::start().await;
-        let env = [("OTEL_EXPORTER_OTLP_ENDPOINT", collector.as_str()), ("AWS_XRAY_DAEMON_ADDRESS", daemon)];
+        let env = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.as_str()),
+            ("AWS_XRAY_DAEMON_ADDRESS", daemon),
+        ];
         let function = FunctionProcess::spawn("home-activities", &runtime, &env)?;
         for n in 0..5 {
             let (header, root, _) = trace_header(true);
             let header = (n != 4).then_some(header.as_str());
-            let event = rest_api_event("GET", "/api/activities/home", "/api/activities/home", None, None, None);
+            let event = rest_api_event(
+                "GET",
+                "/api/activities/home",
+                "/api/activities/home",
+                None,
+                None,
+                None,
+            );
             let invocation = runtime.invoke(event, header).await?;
             assert_eq!(invocation.json()["statusCode"], 200);
             let line = function
-                .wait_for_json_log(|l| l["message"] == "HomeActivities" && l["requestId"] == invocation.request_id.as_str(), DEFAULT_TIMEOUT)
+                .wait_for_json_log(
+                    |l| l["message"] == "HomeActivities" && l["requestId"] == invocation.request_id.as_str(),
+                    DEFAULT_TIMEOUT,
+                )
                 .await?;
             match header {
                 Some(_) => assert_eq!(line["xray_trace_id"], root.as_str()),
@@ -37,18 +54,38 @@ async fn nothing_blocks_or_fails_without_a_daemon_or_collector() -> anyhow::Resu
         // The loss is reported, not silent: once the retries are spent (about 1.5 s),
         // the next invocation logs a warning and counts the drop in its EMF line.
         tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
-        let invocation = runtime.invoke(rest_api_event("GET", "/api/activities/home", "/api/activities/home", None, None, None), None).await?;
+        let invocation = runtime
+            .invoke(
+                rest_api_event(
+                    "GET",
+                    "/api/activities/home",
+                    "/api/activities/home",
+                    None,
+                    None,
+                    None,
+                ),
+                None,
+            )
+            .await?;
         assert_eq!(invocation.json()["statusCode"], 200);
         let line = function
-            .wait_for_json_log(|l| l["requestId"] == invocation.request_id.as_str() && l.get("_aws").is_some(), DEFAULT_TIMEOUT)
+            .wait_for_json_log(
+                |l| l["requestId"] == invocation.request_id.as_str() && l.get("_aws").is_some(),
+                DEFAULT_TIMEOUT,
+            )
             .await?;
-        assert!(line["TelemetryDroppedSpans"].as_f64() > Some(0.0), "drop metric: {line}");
+        assert!(
+            line["TelemetryDroppedSpans"].as_f64() > Some(0.0),
+            "drop metric: {line}"
+        );
         function.sigterm()?;
         let status = function.wait_exit(DEFAULT_TIMEOUT).await?;
         assert!(status.success(), "exit: {status:?}\n{}", function.output_tail(30));
         let logs = function.json_logs();
         assert!(
-            logs.iter().any(|l| l["level"] == "WARN" && l["target"] == "telemetry::delivery" && l["dropped_spans"].as_u64() > Some(0)),
+            logs.iter().any(|l| l["level"] == "WARN"
+                && l["target"] == "telemetry::delivery"
+                && l["dropped_spans"].as_u64() > Some(0)),
             "a dropped-spans warning: {}",
             function.output_tail(40)
         );

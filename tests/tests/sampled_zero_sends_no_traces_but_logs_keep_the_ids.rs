@@ -2,12 +2,23 @@
 
 use std::time::Duration;
 
-use cruddur_tests::{events::rest_api_event, otel_trace_id_from_root, trace_header, Behaviour, Stack, DEFAULT_TIMEOUT};
+use cruddur_tests::{
+    events::rest_api_event, otel_trace_id_from_root, trace_header, Behaviour, Stack, DEFAULT_TIMEOUT,
+};
 
 #[tokio::test]
 async fn sampled_zero_sends_no_traces_but_logs_keep_the_ids() -> anyhow::Result<()> {
     let stack = Stack::start("home-activities", Behaviour::Healthy, &[]).await?;
-    let event = || rest_api_event("GET", "/api/activities/home", "/api/activities/home", None, None, None);
+    let event = || {
+        rest_api_event(
+            "GET",
+            "/api/activities/home",
+            "/api/activities/home",
+            None,
+            None,
+            None,
+        )
+    };
 
     let (unsampled, root, _) = trace_header(false);
     for _ in 0..3 {
@@ -15,7 +26,10 @@ async fn sampled_zero_sends_no_traces_but_logs_keep_the_ids() -> anyhow::Result<
         assert_eq!(invocation.json()["statusCode"], 200);
         let line = stack
             .function
-            .wait_for_json_log(|l| l["message"] == "HomeActivities" && l["requestId"] == invocation.request_id.as_str(), DEFAULT_TIMEOUT)
+            .wait_for_json_log(
+                |l| l["message"] == "HomeActivities" && l["requestId"] == invocation.request_id.as_str(),
+                DEFAULT_TIMEOUT,
+            )
             .await?;
         assert_eq!(line["xray_trace_id"], root.as_str());
         assert_eq!(line["trace_id"], otel_trace_id_from_root(&root).as_str());
@@ -30,8 +44,15 @@ async fn sampled_zero_sends_no_traces_but_logs_keep_the_ids() -> anyhow::Result<
     stack.xray.wait_for_documents(1, DEFAULT_TIMEOUT).await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let sampled_hex = otel_trace_id_from_root(&sampled_root);
-    assert!(stack.otlp.spans().iter().all(|s| s.trace_id_hex == sampled_hex), "only the sampled trace is exported");
-    assert!(stack.xray.documents().iter().all(|d| d["trace_id"] == sampled_root.as_str()));
+    assert!(
+        stack.otlp.spans().iter().all(|s| s.trace_id_hex == sampled_hex),
+        "only the sampled trace is exported"
+    );
+    assert!(stack
+        .xray
+        .documents()
+        .iter()
+        .all(|d| d["trace_id"] == sampled_root.as_str()));
     assert_eq!(stack.xray.documents().len(), 1);
     Ok(())
 }

@@ -2,11 +2,20 @@
 
 use std::convert::Infallible;
 
+use api::{ApiError, Route};
 use lambda_http::{http::StatusCode, Body, Request, Response};
 use time::OffsetDateTime;
 
+/// The route this function serves.
+const ROUTE: Route = Route::get("/api/activities/home");
+
 /// Answers the home feed as of now.
-pub async fn home_activities(_request: Request) -> Result<Response<Body>, Infallible> {
-    let activities = domain::home_activities::home_activities(OffsetDateTime::now_utc());
+pub async fn home_activities(request: Request) -> Result<Response<Body>, Infallible> {
+    Ok(api::respond(answer(&request)))
+}
+
+fn answer(request: &Request) -> Result<Response<Body>, ApiError> {
+    ROUTE.check(request)?;
+    let activities = domain::home_activities(OffsetDateTime::now_utc());
     Ok(api::json(StatusCode::OK, &activities))
 }

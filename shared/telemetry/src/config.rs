@@ -42,6 +42,9 @@ pub const OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT: usize = 512;
 /// Honeycomb API key: sets the `x-honeycomb-team` header and, with no endpoint set,
 /// Honeycomb's endpoint. Never logged.
 pub const HONEYCOMB_API_KEY: &str = "HONEYCOMB_API_KEY";
+/// Name of an SSM Parameter Store SecureString holding the Honeycomb API key, read
+/// (decrypted) once at init when `HONEYCOMB_API_KEY` is not set.
+pub const HONEYCOMB_API_KEY_PARAMETER: &str = "HONEYCOMB_API_KEY_PARAMETER";
 /// Honeycomb's OTLP/HTTP trace endpoint.
 pub const HONEYCOMB_TRACES_ENDPOINT: &str = "https://api.honeycomb.io/v1/traces";
 /// How long, after the response, an invocation waits for its spans to be delivered
@@ -62,6 +65,22 @@ pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
 pub const RUST_LOG: &str = "RUST_LOG";
 /// Log level when neither variable is set.
 pub const LOG_LEVEL_DEFAULT: &str = "info";
+/// Fraction (0.0-1.0) of invocations whose DEBUG lines are logged whatever the level.
+pub const POWERTOOLS_LOGGER_SAMPLE_RATE: &str = "POWERTOOLS_LOGGER_SAMPLE_RATE";
+/// `true` logs each incoming event (sensitive headers redacted).
+pub const POWERTOOLS_LOGGER_LOG_EVENT: &str = "POWERTOOLS_LOGGER_LOG_EVENT";
+/// Extra header names to redact from logged events, comma-separated.
+pub const CRUDDUR_LOG_REDACT_HEADERS: &str = "CRUDDUR_LOG_REDACT_HEADERS";
+/// Headers always redacted from logged events.
+pub const REDACTED_HEADERS_DEFAULT: [&str; 5] = [
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "x-amz-security-token",
+];
+/// Default dimensions of every metric, `name=value,name=value`.
+pub const POWERTOOLS_METRICS_DEFAULT_DIMENSIONS: &str = "POWERTOOLS_METRICS_DEFAULT_DIMENSIONS";
 /// CloudWatch namespace of the EMF metrics.
 pub const POWERTOOLS_METRICS_NAMESPACE: &str = "POWERTOOLS_METRICS_NAMESPACE";
 /// Default metrics namespace.
@@ -88,6 +107,8 @@ pub struct Config {
     pub otlp_endpoint: Option<String>,
     /// Headers sent with every export. Values may be secrets: never log them.
     pub otlp_headers: Vec<(String, String)>,
+    /// SSM parameter to read the Honeycomb API key from at init, if the key is not given.
+    pub honeycomb_key_parameter: Option<String>,
     /// Per-attempt export timeout.
     pub otlp_timeout: Duration,
     /// Whether export bodies are gzip-compressed.
@@ -106,6 +127,14 @@ pub struct Config {
     pub log_filter: String,
     /// EMF namespace.
     pub metrics_namespace: String,
+    /// Dimensions added to every metric (beside `service`).
+    pub default_dimensions: Vec<(String, String)>,
+    /// Fraction of invocations logged at DEBUG.
+    pub debug_sample_rate: f64,
+    /// Whether incoming events are logged.
+    pub log_event: bool,
+    /// Header names (lowercase) redacted from logged events.
+    pub redacted_headers: Vec<String>,
 }
 
 impl Config {
@@ -118,11 +147,21 @@ impl Config {
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Self {
         let function_name = var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "cruddur-local".into());
         let honeycomb_key = var(HONEYCOMB_API_KEY);
+        let honeycomb_key_parameter = var(HONEYCOMB_API_KEY_PARAMETER).filter(|_| honeycomb_key.is_none());
         let otlp_endpoint = var(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
-            .or_else(|| var(OTEL_EXPORTER_OTLP_ENDPOINT).map(|base| format!("{}/v1/traces", base.trim_end_matches('/'))))
-            .or_else(|| honeycomb_key.as_ref().map(|_| HONEYCOMB_TRACES_ENDPOINT.to_owned()));
-        let mut otlp_headers =
-            parse_headers(&var(OTEL_EXPORTER_OTLP_TRACES_HEADERS).or_else(|| var(OTEL_EXPORTER_OTLP_HEADERS)).unwrap_or_default());
+            .or_else(|| {
+                var(OTEL_EXPORTER_OTLP_ENDPOINT)
+                    .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
+            })
+            .or_else(|| {
+                (honeycomb_key.is_some() || honeycomb_key_parameter.is_some())
+                    .then(|| HONEYCOMB_TRACES_ENDPOINT.to_owned())
+            });
+        let mut otlp_headers = parse_headers(
+            &var(OTEL_EXPORTER_OTLP_TRACES_HEADERS)
+                .or_else(|| var(OTEL_EXPORTER_OTLP_HEADERS))
+                .unwrap_or_default(),
+        );
         if let Some(key) = honeycomb_key {
             otlp_headers.retain(|(name, _)| name != "x-honeycomb-team");
             otlp_headers.push(("x-honeycomb-team".into(), key));
@@ -133,8 +172,12 @@ impl Config {
                 .or_else(|| var(POWERTOOLS_SERVICE_NAME))
                 .unwrap_or_else(|| function_name.clone()),
             function_version: var("AWS_LAMBDA_FUNCTION_VERSION").unwrap_or_else(|| "$LATEST".into()),
-            function_memory_mb: var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|v| v.parse().ok()).unwrap_or(128),
-            region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into()),
+            function_memory_mb: var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(128),
+            region: var("AWS_REGION")
+                .or_else(|| var("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| "us-east-1".into()),
             in_lambda: var("AWS_LAMBDA_RUNTIME_API").is_some(),
             function_name,
             xray_daemon_address: var(AWS_XRAY_DAEMON_ADDRESS)
@@ -142,6 +185,7 @@ impl Config {
                 .unwrap_or_else(|| AWS_XRAY_DAEMON_ADDRESS_DEFAULT.into()),
             otlp_endpoint,
             otlp_headers,
+            honeycomb_key_parameter,
             otlp_timeout: millis(OTEL_EXPORTER_OTLP_TRACES_TIMEOUT)
                 .or_else(|| millis(OTEL_EXPORTER_OTLP_TIMEOUT))
                 .map(Duration::from_millis)
@@ -155,7 +199,8 @@ impl Config {
                 .and_then(|v| v.parse().ok())
                 .filter(|n| *n > 0)
                 .unwrap_or(OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT),
-            export_unsampled: var(CRUDDUR_OTLP_EXPORT_UNSAMPLED).is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            export_unsampled: var(CRUDDUR_OTLP_EXPORT_UNSAMPLED)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
             flush_budget: var(CRUDDUR_TELEMETRY_FLUSH_BUDGET_MS)
                 .and_then(|v| v.trim().parse::<f64>().ok())
                 .filter(|ms| ms.is_finite() && *ms >= 0.0)
@@ -167,17 +212,43 @@ impl Config {
             log_filter: var(RUST_LOG)
                 .or_else(|| var(AWS_LAMBDA_LOG_LEVEL).map(|level| level.to_ascii_lowercase()))
                 .unwrap_or_else(|| LOG_LEVEL_DEFAULT.into()),
-            metrics_namespace: var(POWERTOOLS_METRICS_NAMESPACE).unwrap_or_else(|| METRICS_NAMESPACE_DEFAULT.into()),
+            metrics_namespace: var(POWERTOOLS_METRICS_NAMESPACE)
+                .unwrap_or_else(|| METRICS_NAMESPACE_DEFAULT.into()),
+            default_dimensions: parse_pairs(&var(POWERTOOLS_METRICS_DEFAULT_DIMENSIONS).unwrap_or_default()),
+            debug_sample_rate: var(POWERTOOLS_LOGGER_SAMPLE_RATE)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|rate| (0.0..=1.0).contains(rate))
+                .unwrap_or(0.0),
+            log_event: var(POWERTOOLS_LOGGER_LOG_EVENT).is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            redacted_headers: REDACTED_HEADERS_DEFAULT
+                .iter()
+                .map(|h| h.to_string())
+                .chain(
+                    var(CRUDDUR_LOG_REDACT_HEADERS)
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(|h| h.trim().to_ascii_lowercase()),
+                )
+                .filter(|h| !h.is_empty())
+                .collect(),
         }
     }
 }
 
 /// `OTEL_EXPORTER_OTLP_HEADERS` format: `k1=v1,k2=v2`, values percent-encoded.
-fn parse_headers(raw: &str) -> Vec<(String, String)> {
+fn parse_pairs(raw: &str) -> Vec<(String, String)> {
     raw.split(',')
         .filter_map(|pair| pair.split_once('='))
-        .map(|(name, value)| (name.trim().to_ascii_lowercase(), percent_decode(value.trim())))
+        .map(|(name, value)| (name.trim().to_owned(), percent_decode(value.trim())))
         .filter(|(name, _)| !name.is_empty())
+        .collect()
+}
+
+/// Header pairs, names lowercased (HTTP header names are case-insensitive).
+fn parse_headers(raw: &str) -> Vec<(String, String)> {
+    parse_pairs(raw)
+        .into_iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value))
         .collect()
 }
 
@@ -215,7 +286,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Config {
-        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| vars.get(name).cloned())
     }
 
@@ -227,20 +299,40 @@ mod tests {
             (HONEYCOMB_API_KEY, "k"),
         ]);
         assert_eq!(c.otlp_endpoint.as_deref(), Some("http://a/x"));
-        assert_eq!(config(&[(OTEL_EXPORTER_OTLP_ENDPOINT, "http://b/")]).otlp_endpoint.as_deref(), Some("http://b/v1/traces"));
-        assert_eq!(config(&[(HONEYCOMB_API_KEY, "k")]).otlp_endpoint.as_deref(), Some(HONEYCOMB_TRACES_ENDPOINT));
+        assert_eq!(
+            config(&[(OTEL_EXPORTER_OTLP_ENDPOINT, "http://b/")])
+                .otlp_endpoint
+                .as_deref(),
+            Some("http://b/v1/traces")
+        );
+        assert_eq!(
+            config(&[(HONEYCOMB_API_KEY, "k")]).otlp_endpoint.as_deref(),
+            Some(HONEYCOMB_TRACES_ENDPOINT)
+        );
         assert_eq!(config(&[]).otlp_endpoint, None);
     }
 
     #[test]
     fn headers_are_parsed_and_honeycomb_key_added_once() {
-        let c = config(&[(OTEL_EXPORTER_OTLP_HEADERS, "x-honeycomb-team=old, x-a=b%20c"), (HONEYCOMB_API_KEY, "new")]);
-        assert_eq!(c.otlp_headers, vec![("x-a".into(), "b c".into()), ("x-honeycomb-team".into(), "new".into())]);
+        let c = config(&[
+            (OTEL_EXPORTER_OTLP_HEADERS, "x-honeycomb-team=old, x-a=b%20c"),
+            (HONEYCOMB_API_KEY, "new"),
+        ]);
+        assert_eq!(
+            c.otlp_headers,
+            vec![
+                ("x-a".into(), "b c".into()),
+                ("x-honeycomb-team".into(), "new".into())
+            ]
+        );
     }
 
     #[test]
     fn daemon_address_takes_the_udp_part() {
-        let c = config(&[(AWS_XRAY_DAEMON_ADDRESS, "tcp:10.0.0.1:2000 udp:169.254.79.129:2000")]);
+        let c = config(&[(
+            AWS_XRAY_DAEMON_ADDRESS,
+            "tcp:10.0.0.1:2000 udp:169.254.79.129:2000",
+        )]);
         assert_eq!(c.xray_daemon_address, "169.254.79.129:2000");
         assert_eq!(config(&[]).xray_daemon_address, AWS_XRAY_DAEMON_ADDRESS_DEFAULT);
     }
@@ -248,12 +340,18 @@ mod tests {
     #[test]
     fn rust_log_overrides_lambda_log_level() {
         assert_eq!(config(&[(AWS_LAMBDA_LOG_LEVEL, "WARN")]).log_filter, "warn");
-        assert_eq!(config(&[(AWS_LAMBDA_LOG_LEVEL, "WARN"), (RUST_LOG, "debug")]).log_filter, "debug");
+        assert_eq!(
+            config(&[(AWS_LAMBDA_LOG_LEVEL, "WARN"), (RUST_LOG, "debug")]).log_filter,
+            "debug"
+        );
     }
 
     #[test]
     fn bad_numbers_fall_back_to_defaults() {
-        let c = config(&[(OTEL_BSP_MAX_QUEUE_SIZE, "lots"), (CRUDDUR_TELEMETRY_FLUSH_BUDGET_MS, "-3")]);
+        let c = config(&[
+            (OTEL_BSP_MAX_QUEUE_SIZE, "lots"),
+            (CRUDDUR_TELEMETRY_FLUSH_BUDGET_MS, "-3"),
+        ]);
         assert_eq!(c.max_queue_spans, OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT);
         assert_eq!(c.flush_budget, CRUDDUR_TELEMETRY_FLUSH_BUDGET_DEFAULT);
     }

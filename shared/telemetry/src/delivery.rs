@@ -76,11 +76,16 @@ impl DeliveryStats {
 }
 
 enum Command {
+    /// A header for every later export (a secret read at init).
+    Header { name: String, value: String },
     Spans {
         spans: Vec<SpanRecord>,
         delivered: oneshot::Sender<()>,
     },
-    Shutdown { deadline: Instant, done: oneshot::Sender<()> },
+    Shutdown {
+        deadline: Instant,
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// Handle to the delivery thread.
@@ -110,6 +115,16 @@ impl Delivery {
             commands
         });
         Self { commands, stats }
+    }
+
+    /// Adds a header to every later OTLP export (values are secrets: never logged).
+    pub fn set_otlp_header(&self, name: &str, value: String) {
+        if let Some(commands) = &self.commands {
+            let _ = commands.send(Command::Header {
+                name: name.to_owned(),
+                value,
+            });
+        }
     }
 
     /// Hands spans over and waits, at most `budget`, for them to be delivered.
@@ -238,6 +253,13 @@ impl Worker {
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(Command::Spans { spans, delivered }) => self.accept(spans, delivered),
+                    Some(Command::Header { name, value }) => {
+                        #[cfg(feature = "otlp")]
+                        if let Some(exporter) = &self.otlp {
+                            exporter.set_header(&name, &value);
+                        }
+                        let _ = (name, value);
+                    }
                     Some(Command::Shutdown { deadline, done }) => {
                         self.drain(deadline).await;
                         let _ = done.send(());
@@ -374,7 +396,8 @@ impl Worker {
             }
         }
         // Exports still under way at the deadline are lost with the process.
-        let unfinished = self.queue.spans + self.retries.iter().map(|r| r.spans).sum::<usize>() + self.spans_in_flight;
+        let unfinished =
+            self.queue.spans + self.retries.iter().map(|r| r.spans).sum::<usize>() + self.spans_in_flight;
         if unfinished > 0 {
             self.stats.drop_spans(unfinished);
             eprintln!("[telemetry] shutdown: {unfinished} spans could not be delivered in time");

@@ -90,6 +90,9 @@ pub(crate) struct MetricSet {
     namespace: String,
     service: String,
     function_name: String,
+    /// Dimensions of every invocation (`POWERTOOLS_METRICS_DEFAULT_DIMENSIONS`).
+    default_dimensions: Vec<(String, String)>,
+    /// Dimensions of this invocation.
     dimensions: Vec<(String, String)>,
     metrics: Vec<Metric>,
 }
@@ -100,6 +103,12 @@ impl MetricSet {
             namespace: config.metrics_namespace.clone(),
             service: config.service_name.clone(),
             function_name: config.function_name.clone(),
+            default_dimensions: config
+                .default_dimensions
+                .iter()
+                .take(MAX_DIMENSIONS - 1)
+                .cloned()
+                .collect(),
             dimensions: Vec::new(),
             metrics: Vec::new(),
         }
@@ -111,7 +120,12 @@ impl MetricSet {
         }
         match self.metrics.iter_mut().find(|m| m.name == name) {
             Some(metric) => metric.values.push(value),
-            None => self.metrics.push(Metric { name: name.to_owned(), unit, high_resolution, values: vec![value] }),
+            None => self.metrics.push(Metric {
+                name: name.to_owned(),
+                unit,
+                high_resolution,
+                values: vec![value],
+            }),
         }
     }
 
@@ -119,7 +133,7 @@ impl MetricSet {
         if name.is_empty() || value.is_empty() || name == "service" {
             return;
         }
-        let room = self.dimensions.len() + 1 < MAX_DIMENSIONS;
+        let room = self.default_dimensions.len() + self.dimensions.len() + 1 < MAX_DIMENSIONS;
         match self.dimensions.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = value.to_owned(),
             None if room => self.dimensions.push((name.to_owned(), value.to_owned())),
@@ -129,16 +143,27 @@ impl MetricSet {
 
     /// Renders the invocation's EMF lines (usually one) and resets for the next.
     pub fn take_lines(&mut self, trace: &TraceContext) -> Vec<Vec<u8>> {
-        let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         let metrics = std::mem::take(&mut self.metrics);
-        let dimensions = std::mem::take(&mut self.dimensions);
+        let mut dimensions = self.default_dimensions.clone();
+        for (name, value) in std::mem::take(&mut self.dimensions) {
+            match dimensions.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = value,
+                None => dimensions.push((name, value)),
+            }
+        }
         let mut lines = Vec::new();
         let mut first = true;
         // Each chunk of at most 100 metrics (and 100 values per metric) is one line.
         let mut chunks: Vec<Vec<(&Metric, &[f64])>> = vec![Vec::new()];
         for metric in &metrics {
             for values in metric.values.chunks(MAX_VALUES_PER_METRIC) {
-                let chunk = chunks.iter_mut().find(|c| c.len() < MAX_METRICS_PER_LINE && !c.iter().any(|(m, _)| m.name == metric.name));
+                let chunk = chunks.iter_mut().find(|c| {
+                    c.len() < MAX_METRICS_PER_LINE && !c.iter().any(|(m, _)| m.name == metric.name)
+                });
                 match chunk {
                     Some(chunk) => chunk.push((metric, values)),
                     None => chunks.push(vec![(metric, values)]),
@@ -176,13 +201,23 @@ impl MetricSet {
                 root.insert("function_name".into(), json!(self.function_name));
                 root.insert("ColdStart".into(), json!(1));
             }
-            root.insert("_aws".into(), json!({ "Timestamp": timestamp, "CloudWatchMetrics": directives }));
+            root.insert(
+                "_aws".into(),
+                json!({ "Timestamp": timestamp, "CloudWatchMetrics": directives }),
+            );
             root.insert("service".into(), json!(self.service));
             for (name, value) in &dimensions {
                 root.insert(name.clone(), json!(value));
             }
             for (metric, values) in chunk {
-                root.insert(metric.name.clone(), if values.len() == 1 { json!(values[0]) } else { json!(values) });
+                root.insert(
+                    metric.name.clone(),
+                    if values.len() == 1 {
+                        json!(values[0])
+                    } else {
+                        json!(values)
+                    },
+                );
             }
             // Not dimensions: searchable properties that tie the metrics to the trace.
             if let Some(request_id) = &trace.request_id {
@@ -229,7 +264,9 @@ mod tests {
         assert_eq!(doc["Latency"], json!([0.5, 0.7]));
         assert_eq!(doc["ColdStart"], 1);
         assert_eq!(directives[1]["Dimensions"], json!([["service", "function_name"]]));
-        assert!(metrics.take_lines(&TraceContext::new(TraceId::generate(), true, None)).is_empty());
+        assert!(metrics
+            .take_lines(&TraceContext::new(TraceId::generate(), true, None))
+            .is_empty());
     }
 
     #[test]
@@ -245,10 +282,18 @@ mod tests {
         assert_eq!(lines.len(), 2);
         let counts: Vec<usize> = lines
             .iter()
-            .map(|l| parse(l)["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().len())
+            .map(|l| {
+                parse(l)["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                    .as_array()
+                    .unwrap()
+                    .len()
+            })
             .collect();
         assert_eq!(counts, [100, 50]);
-        let dims = parse(&lines[0])["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0].as_array().unwrap().len();
+        let dims = parse(&lines[0])["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+            .as_array()
+            .unwrap()
+            .len();
         assert_eq!(dims, MAX_DIMENSIONS);
     }
 }

@@ -18,7 +18,9 @@ use crate::emf::{add_dimension, add_metric, Unit};
 /// Wraps a handler into the service `lambda_http` runs.
 pub(crate) fn service<H, Fut, E>(
     handler: H,
-) -> impl lambda_http::Service<Request, Response = Response<Body>, Error = Infallible, Future: Send + 'static> + Send + 'static
+) -> impl lambda_http::Service<Request, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
+       + Send
+       + 'static
 where
     H: Fn(Request) -> Fut + Send + 'static,
     Fut: Future<Output = Result<Response<Body>, E>> + Send + 'static,
@@ -43,14 +45,28 @@ where
                     internal_error(request_id.as_deref())
                 }
                 Err(panic) => {
-                    tracing::error!(exception.type = "Panic", exception.message = panic_message(&panic), "handler panicked");
+                    let stacktrace = crate::panics::take_backtrace().unwrap_or_default();
+                    tracing::error!(
+                        exception.type = "Panic",
+                        exception.message = panic_message(&panic),
+                        exception.stacktrace = stacktrace,
+                        "handler panicked"
+                    );
                     internal_error(request_id.as_deref())
                 }
             };
             let status = response.status();
             span.record("http.response.status_code", status.as_u16());
-            add_metric("Errors", Unit::Count, f64::from(u8::from(status.is_server_error())));
-            add_metric("ClientErrors", Unit::Count, f64::from(u8::from(status.is_client_error())));
+            add_metric(
+                "Errors",
+                Unit::Count,
+                f64::from(u8::from(status.is_server_error())),
+            );
+            add_metric(
+                "ClientErrors",
+                Unit::Count,
+                f64::from(u8::from(status.is_client_error())),
+            );
             Ok(response)
         }
     })
@@ -60,9 +76,10 @@ where
 fn route(request: &Request) -> Option<String> {
     match request.request_context_ref()? {
         RequestContext::ApiGatewayV1(ctx) => ctx.resource_path.clone(),
-        RequestContext::ApiGatewayV2(ctx) => {
-            ctx.route_key.as_deref().map(|key| key.split_once(' ').map_or(key, |(_, path)| path).to_owned())
-        }
+        RequestContext::ApiGatewayV2(ctx) => ctx
+            .route_key
+            .as_deref()
+            .map(|key| key.split_once(' ').map_or(key, |(_, path)| path).to_owned()),
         #[allow(unreachable_patterns)]
         _ => None,
     }

@@ -45,7 +45,10 @@ impl Hub {
 
     /// The trace of the invocation in progress, if any.
     pub fn current_trace(&self) -> Option<Arc<TraceContext>> {
-        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Sets (or, with `None`, clears) the invocation in progress.
@@ -55,12 +58,16 @@ impl Hub {
 
     /// Whether spans of this trace are worth recording (some sink will take them).
     pub fn records(&self, trace: &TraceContext) -> bool {
-        self.has_span_sink && (trace.sampled || (self.config.export_unsampled && self.config.otlp_endpoint.is_some()))
+        self.has_span_sink
+            && (trace.sampled || (self.config.export_unsampled && self.config.otlp_endpoint.is_some()))
     }
 
     /// Keeps a finished span until the invocation hands its spans to delivery.
     pub fn span_finished(&self, record: SpanRecord) {
-        self.finished.lock().unwrap_or_else(PoisonError::into_inner).push(record);
+        self.finished
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(record);
     }
 
     /// Takes every span finished so far.
@@ -79,7 +86,12 @@ impl Hub {
             metrics.add("Latency", Unit::Milliseconds, latency_ms, false);
             if dropped != Dropped::default() {
                 metrics.add("TelemetryDroppedSpans", Unit::Count, dropped.spans as f64, false);
-                metrics.add("TelemetryDroppedXrayDocuments", Unit::Count, dropped.xray_documents as f64, false);
+                metrics.add(
+                    "TelemetryDroppedXrayDocuments",
+                    Unit::Count,
+                    dropped.xray_documents as f64,
+                    false,
+                );
             }
             #[cfg(feature = "emf")]
             for line in metrics.take_lines(trace) {
@@ -97,7 +109,9 @@ impl Hub {
             );
         }
         self.set_current_trace(None);
-        self.delivery.flush(self.take_finished(), self.config.flush_budget).await;
+        self.delivery
+            .flush(self.take_finished(), self.config.flush_budget)
+            .await;
     }
 
     /// On SIGTERM: delivers what is left within the shutdown budget and reports any loss.
@@ -108,7 +122,9 @@ impl Hub {
         while self.current_trace().is_some() && started.elapsed() < self.config.shutdown_budget / 2 {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
-        self.delivery.shutdown(self.take_finished(), self.config.shutdown_budget).await;
+        self.delivery
+            .shutdown(self.take_finished(), self.config.shutdown_budget)
+            .await;
         let dropped = self.delivery.stats.take_dropped();
         if dropped != Dropped::default() {
             tracing::warn!(

@@ -19,7 +19,10 @@ pub struct SpanId(pub u64);
 impl TraceId {
     /// A new X-Ray-compatible id: epoch seconds, then 96 random bits.
     pub fn generate() -> Self {
-        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as u32;
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0) as u32;
         let random = (u128::from(fastrand::u32(..)) << 64) | u128::from(fastrand::u64(..));
         Self((u128::from(secs) << 96) | random)
     }
@@ -37,7 +40,10 @@ impl TraceId {
         if secs.len() != 8 || random.len() != 24 || !is_hex(secs) || !is_hex(random) {
             return None;
         }
-        u128::from_str_radix(&format!("{secs}{random}"), 16).ok().filter(|id| *id != 0).map(Self)
+        u128::from_str_radix(&format!("{secs}{random}"), 16)
+            .ok()
+            .filter(|id| *id != 0)
+            .map(Self)
     }
 }
 
@@ -103,7 +109,9 @@ impl TraceHeader {
         let (mut root, mut parent, mut sampled) = (None, None, None);
         for field in header.split(';') {
             match field.trim().split_once('=') {
-                Some(("Root", value)) => root = Some(TraceId::from_xray(value).ok_or(TraceHeaderError::InvalidRoot)?),
+                Some(("Root", value)) => {
+                    root = Some(TraceId::from_xray(value).ok_or(TraceHeaderError::InvalidRoot)?)
+                }
                 Some(("Parent", value)) => {
                     parent = Some(SpanId::from_hex(value).ok_or(TraceHeaderError::InvalidParent)?)
                 }
@@ -112,12 +120,20 @@ impl TraceHeader {
                 _ => {}
             }
         }
-        Ok(Self { trace_id: root.ok_or(TraceHeaderError::InvalidRoot)?, parent, sampled })
+        Ok(Self {
+            trace_id: root.ok_or(TraceHeaderError::InvalidRoot)?,
+            parent,
+            sampled,
+        })
     }
 
     /// The header to send downstream, naming `parent` as the caller's segment.
     pub fn downstream(&self, parent: SpanId, sampled: bool) -> String {
-        format!("Root={};Parent={parent};Sampled={}", self.trace_id.xray(), u8::from(sampled))
+        format!(
+            "Root={};Parent={parent};Sampled={}",
+            self.trace_id.xray(),
+            u8::from(sampled)
+        )
     }
 }
 
@@ -132,7 +148,9 @@ mod tests {
 
     #[test]
     fn lambda_header_maps_to_otlp_ids() {
-        let h = TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1").unwrap();
+        let h =
+            TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+                .unwrap();
         assert_eq!(h.trace_id.to_string(), "5759e988bd862e3fe1be46a994272793");
         assert_eq!(h.trace_id.xray(), "1-5759e988-bd862e3fe1be46a994272793");
         assert_eq!(h.parent.unwrap().to_string(), "53995c3f42cd8ad8");

@@ -42,7 +42,11 @@ impl<S> lambda_runtime::tower::Layer<S> for InvocationLayer {
     type Service = InvocationService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        InvocationService { inner, hub: self.hub.clone(), cold_start: true }
+        InvocationService {
+            inner,
+            hub: self.hub.clone(),
+            cold_start: true,
+        }
     }
 }
 
@@ -68,7 +72,11 @@ where
 
     fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
         let received = Instant::now();
-        let header = invocation.context.xray_trace_id.as_deref().map(TraceHeader::parse);
+        let header = invocation
+            .context
+            .xray_trace_id
+            .as_deref()
+            .map(TraceHeader::parse);
         let (trace_id, parent, sampled) = match header {
             Some(Ok(h)) => (h.trace_id, h.parent, h.sampled.unwrap_or(true)),
             Some(Err(_)) | None => (TraceId::generate(), None, true),
@@ -77,6 +85,8 @@ where
         trace.request_id = Some(invocation.context.request_id.clone());
         trace.function_arn = Some(invocation.context.invoked_function_arn.clone());
         trace.cold_start = std::mem::replace(&mut self.cold_start, false);
+        let sample_rate = self.hub.config.debug_sample_rate;
+        trace.debug_sampled = sample_rate > 0.0 && fastrand::f64() < sample_rate;
         let trace = Arc::new(trace);
         self.hub.set_current_trace(Some(trace.clone()));
 
@@ -85,13 +95,21 @@ where
             "invocation",
             faas.invocation_id = %invocation.context.request_id,
             faas.coldstart = trace.cold_start,
+            cloud.resource_id = %invocation.context.invoked_function_arn,
             http.request.method = Empty,
             http.route = Empty,
             url.path = Empty,
             http.response.status_code = Empty,
         );
         if let Some(Err(error)) = header {
-            span.in_scope(|| tracing::warn!(%error, "invalid X-Ray trace header: this request starts a new trace"));
+            span.in_scope(
+                || tracing::warn!(%error, "invalid X-Ray trace header: this request starts a new trace"),
+            );
+        }
+        #[cfg(feature = "logs")]
+        if self.hub.config.log_event {
+            let event = crate::logs::redacted_event(&invocation.body, &self.hub.config.redacted_headers);
+            span.in_scope(|| tracing::info!(event = %event, "Lambda invocation event"));
         }
         let inner = {
             let _entered = span.enter();

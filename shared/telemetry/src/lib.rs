@@ -31,9 +31,15 @@
 //! - [`emf`]: the metrics API and EMF lines.
 //! - `delivery`: the thread that exports after the response, retries, bounds and counts.
 //! - `invocation`: the tower layer around each invocation; `http`: the API Gateway face.
+//! - [`outgoing`]: traced HTTP calls and trace headers; [`aws`]: traced AWS SDK calls, SSM secrets.
 #![warn(missing_docs)]
-#![cfg_attr(not(any(feature = "xray", feature = "otlp", feature = "logs", feature = "emf")), allow(dead_code))]
+#![cfg_attr(
+    not(any(feature = "xray", feature = "otlp", feature = "logs", feature = "emf")),
+    allow(dead_code)
+)]
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod config;
 mod delivery;
 pub mod emf;
@@ -46,6 +52,8 @@ mod invocation;
 mod logs;
 #[cfg(feature = "otlp")]
 pub mod otlp;
+pub mod outgoing;
+mod panics;
 mod span;
 #[cfg(feature = "xray")]
 pub mod xray;
@@ -59,7 +67,7 @@ pub use delivery::{DeliveryStats, Dropped};
 pub use emf::{add_dimension, add_high_resolution_metric, add_metric, Unit};
 pub use error::TelemetryError;
 pub use invocation::{InvocationLayer, InvocationService};
-pub use span::{FieldValue, SpanEvent, SpanRecord, TraceContext};
+pub use span::{span_ids, FieldValue, SpanEvent, SpanRecord, TraceContext};
 
 /// Runs an API Gateway handler as a Lambda function, with telemetry.
 ///
@@ -76,12 +84,26 @@ where
     #[cfg(any(feature = "xray", feature = "otlp", feature = "logs", feature = "emf"))]
     {
         let telemetry = init(Config::from_env())?;
+        telemetry.read_secrets().await;
         telemetry.flush_on_shutdown().await;
         lambda_http::runtime(service).layer(telemetry.layer()).run().await
     }
     #[cfg(not(any(feature = "xray", feature = "otlp", feature = "logs", feature = "emf")))]
     lambda_http::run(service).await
 }
+
+/// Our own transports' targets: never traced, logged from WARN only (tracing them
+/// would feed telemetry into itself).
+const QUIET_TARGETS: [&str; 8] = [
+    "hyper",
+    "hyper_util",
+    "rustls",
+    "h2",
+    "tower",
+    "lambda_runtime",
+    "lambda_runtime_api_client",
+    "lambda_extension",
+];
 
 /// Installed telemetry: the handle that builds the invocation layer.
 pub struct Telemetry {
@@ -93,32 +115,32 @@ pub fn init(config: Config) -> Result<Telemetry, TelemetryError> {
     use tracing_subscriber::{filter::Targets, layer::SubscriberExt, Layer};
 
     let hub = Arc::new(hub::Hub::new(config));
-    // Our own transports must not be traced or logged into themselves.
-    let quiet = [
-        "hyper",
-        "hyper_util",
-        "rustls",
-        "h2",
-        "tower",
-        "lambda_runtime",
-        "lambda_runtime_api_client",
-        "lambda_extension",
-    ];
-    let capture_filter = Targets::new()
-        .with_default(tracing::Level::TRACE)
-        .with_targets(quiet.iter().map(|t| (*t, tracing_subscriber::filter::LevelFilter::OFF)));
-    let subscriber = tracing_subscriber::registry().with(span::CaptureLayer::new(hub.clone()).with_filter(capture_filter));
+    let quiet = QUIET_TARGETS;
+    let capture_filter = Targets::new().with_default(tracing::Level::TRACE).with_targets(
+        quiet
+            .iter()
+            .map(|t| (*t, tracing_subscriber::filter::LevelFilter::OFF)),
+    );
+    let subscriber =
+        tracing_subscriber::registry().with(span::CaptureLayer::new(hub.clone()).with_filter(capture_filter));
     #[cfg(feature = "logs")]
     let subscriber = {
         let filter = hub.config.log_filter.parse::<Targets>().unwrap_or_else(|error| {
-            eprintln!("[telemetry] log level {:?} not understood ({error}): using info", hub.config.log_filter);
+            eprintln!(
+                "[telemetry] log level {:?} not understood ({error}): using info",
+                hub.config.log_filter
+            );
             Targets::new().with_default(tracing::Level::INFO)
         });
         let filter = filter.with_targets(quiet.iter().map(|t| (*t, tracing::Level::WARN)));
-        subscriber.with(logs::JsonLogLayer::new(hub.clone()).with_filter(filter))
+        subscriber
+            .with(logs::JsonLogLayer::new(hub.clone()).with_filter(logs::LogFilter::new(filter, hub.clone())))
     };
     tracing::subscriber::set_global_default(subscriber)?;
-    emf::HUB.set(hub.clone()).map_err(|_| TelemetryError::AlreadyInitialised)?;
+    panics::install_hook();
+    emf::HUB
+        .set(hub.clone())
+        .map_err(|_| TelemetryError::AlreadyInitialised)?;
     Ok(Telemetry { hub })
 }
 
@@ -131,6 +153,24 @@ impl Telemetry {
     /// Delivery counters (exported and dropped spans).
     pub fn stats(&self) -> &DeliveryStats {
         &self.hub.delivery.stats
+    }
+
+    /// Reads the secrets named in the config (the Honeycomb key from SSM), as a traced
+    /// call. A failure is said on stderr (without the secret) and exports go on without it.
+    pub async fn read_secrets(&self) {
+        #[cfg(feature = "aws")]
+        if let Some(parameter) = &self.hub.config.honeycomb_key_parameter {
+            let ssm = aws::ssm_client(&aws::sdk_config().await);
+            match aws::read_parameter(&ssm, parameter).await {
+                Ok(key) => self.hub.delivery.set_otlp_header("x-honeycomb-team", key),
+                Err(error) => {
+                    let error = aws_smithy_types::error::display::DisplayErrorContext(error.as_ref());
+                    eprintln!(
+                        "[telemetry] cannot read the Honeycomb key from SSM parameter {parameter}: {error}"
+                    );
+                }
+            }
+        }
     }
 
     /// Flushes everything on SIGTERM (or SIGINT), within the shutdown budget, then exits.
@@ -152,13 +192,17 @@ impl Telemetry {
                         let _ = extension.run().await;
                     });
                 }
-                Err(error) => eprintln!("[telemetry] no extension registered ({error}): SIGTERM may not come"),
+                Err(error) => {
+                    eprintln!("[telemetry] no extension registered ({error}): SIGTERM may not come")
+                }
             }
         }
         let hub = self.hub.clone();
         tokio::spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            let (Ok(mut term), Ok(mut int)) =
+                (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+            else {
                 eprintln!("[telemetry] cannot listen for SIGTERM: spans queued at shutdown may be lost");
                 return;
             };

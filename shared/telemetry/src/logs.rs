@@ -15,6 +15,10 @@ use tracing::{
 };
 use tracing_subscriber::{layer::Context, registry::LookupSpan, Layer};
 
+use serde_json::Value;
+use tracing::{subscriber::Interest, Level, Metadata};
+use tracing_subscriber::{filter::Targets, layer::Filter};
+
 use crate::{hub::Hub, span::SpanState};
 
 const TIMESTAMP: &[FormatItem<'static>] =
@@ -41,6 +45,10 @@ impl JsonLogLayer {
         }
         push_key(&mut static_fields, "function_memory_size");
         let _ = write!(static_fields, "{}", config.function_memory_mb);
+        if config.debug_sample_rate > 0.0 {
+            push_key(&mut static_fields, "sampling_rate");
+            let _ = write!(static_fields, "{}", config.debug_sample_rate);
+        }
         Self { hub, static_fields }
     }
 }
@@ -52,8 +60,16 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let ids = ctx
             .event_span(event)
-            .and_then(|span| span.extensions().get::<SpanState>().map(|state| (state.trace.clone(), state.span_id)))
-            .or_else(|| self.hub.current_trace().map(|trace| (trace.clone(), trace.root_span_id)));
+            .and_then(|span| {
+                span.extensions()
+                    .get::<SpanState>()
+                    .map(|state| (state.trace.clone(), state.span_id))
+            })
+            .or_else(|| {
+                self.hub
+                    .current_trace()
+                    .map(|trace| (trace.clone(), trace.root_span_id))
+            });
 
         let mut line = Vec::with_capacity(512);
         line.extend_from_slice(b"{\"timestamp\":\"");
@@ -63,7 +79,10 @@ where
         line.extend_from_slice(event.metadata().level().as_str().as_bytes());
         line.push(b'"');
         // The message first (as Lambda's own JSON logs have it), then the rest.
-        let mut visitor = JsonFields { out: &mut line, message_only: true };
+        let mut visitor = JsonFields {
+            out: &mut line,
+            message_only: true,
+        };
         event.record(&mut visitor);
         line.extend_from_slice(&self.static_fields);
         if let Some((trace, span_id)) = ids {
@@ -88,7 +107,10 @@ where
         }
         push_key(&mut line, "target");
         push_str(&mut line, event.metadata().target());
-        event.record(&mut JsonFields { out: &mut line, message_only: false });
+        event.record(&mut JsonFields {
+            out: &mut line,
+            message_only: false,
+        });
         line.extend_from_slice(b"}\n");
         self.hub.write_line(&line);
     }
@@ -151,4 +173,93 @@ fn push_key(out: &mut Vec<u8>, key: &str) {
 
 fn push_str(out: &mut Vec<u8>, value: &str) {
     let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// Which events become log lines: the configured level, plus DEBUG for the
+/// invocations picked by log sampling.
+pub(crate) struct LogFilter {
+    targets: Targets,
+    /// Sampled invocations log at DEBUG where `targets` allows less.
+    sampled: Option<Targets>,
+    hub: Arc<Hub>,
+}
+
+impl LogFilter {
+    pub fn new(targets: Targets, hub: Arc<Hub>) -> Self {
+        let sampled = (hub.config.debug_sample_rate > 0.0)
+            .then(|| targets.clone().with_default(Level::DEBUG))
+            .map(|t| t.with_targets(crate::QUIET_TARGETS.iter().map(|q| (*q, Level::WARN))));
+        Self {
+            targets,
+            sampled,
+            hub,
+        }
+    }
+}
+
+impl<S> Filter<S> for LogFilter {
+    fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
+        self.targets.would_enable(meta.target(), meta.level())
+            || self.sampled.as_ref().is_some_and(|sampled| {
+                sampled.would_enable(meta.target(), meta.level())
+                    && self.hub.current_trace().is_some_and(|trace| trace.debug_sampled)
+            })
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if self.targets.would_enable(meta.target(), meta.level()) {
+            Interest::always()
+        } else if self
+            .sampled
+            .as_ref()
+            .is_some_and(|s| s.would_enable(meta.target(), meta.level()))
+        {
+            Interest::sometimes()
+        } else {
+            Interest::never()
+        }
+    }
+}
+
+/// The invocation event as JSON text, with sensitive headers and cookies redacted.
+pub(crate) fn redacted_event(body: &[u8], redacted_headers: &[String]) -> String {
+    let Ok(mut event) = serde_json::from_slice::<Value>(body) else {
+        return format!("<{} bytes, not JSON>", body.len());
+    };
+    for key in ["headers", "multiValueHeaders"] {
+        if let Some(Value::Object(headers)) = event.get_mut(key) {
+            for (name, value) in headers.iter_mut() {
+                if redacted_headers.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+                    *value = Value::String("***".into());
+                }
+            }
+        }
+    }
+    if let Some(cookies) = event.get_mut("cookies") {
+        *cookies = Value::String("***".into());
+    }
+    event.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_headers_and_cookies_are_redacted() {
+        let body = br#"{"headers":{"Authorization":"Bearer s3cret","Accept":"*/*","X-Custom":"k"},
+            "multiValueHeaders":{"cookie":["a=1"]},"cookies":["a=1"],"body":"hello"}"#;
+        let names = vec![
+            "authorization".to_owned(),
+            "cookie".to_owned(),
+            "x-custom".to_owned(),
+        ];
+        let event: Value = serde_json::from_str(&redacted_event(body, &names)).unwrap();
+        assert_eq!(event["headers"]["Authorization"], "***");
+        assert_eq!(event["headers"]["X-Custom"], "***");
+        assert_eq!(event["headers"]["Accept"], "*/*");
+        assert_eq!(event["multiValueHeaders"]["cookie"], "***");
+        assert_eq!(event["cookies"], "***");
+        assert_eq!(redacted_event(b"nope", &names), "<4 bytes, not JSON>");
+    }
 }

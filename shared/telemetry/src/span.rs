@@ -62,6 +62,8 @@ pub struct TraceContext {
     pub function_arn: Option<String>,
     /// Whether this is the first invocation of the process.
     pub cold_start: bool,
+    /// Whether this invocation logs DEBUG lines whatever the level (log sampling).
+    pub debug_sampled: bool,
 }
 
 impl TraceContext {
@@ -77,6 +79,7 @@ impl TraceContext {
             request_id: None,
             function_arn: None,
             cold_start: false,
+            debug_sampled: false,
         }
     }
 }
@@ -120,7 +123,10 @@ pub struct SpanRecord {
 impl SpanRecord {
     /// The value of a field, if recorded.
     pub fn field(&self, name: &str) -> Option<&FieldValue> {
-        self.fields.iter().find(|(key, _)| *key == name).map(|(_, value)| value)
+        self.fields
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value)
     }
 
     /// A string field's text.
@@ -142,7 +148,10 @@ impl SpanRecord {
 
     /// Duration in seconds.
     pub fn duration_secs(&self) -> f64 {
-        self.end.duration_since(self.start).unwrap_or_default().as_secs_f64()
+        self.end
+            .duration_since(self.start)
+            .unwrap_or_default()
+            .as_secs_f64()
     }
 }
 
@@ -178,7 +187,8 @@ where
         let Some(span) = ctx.span(id) else { return };
         let parent = span.parent().and_then(|parent| {
             let ext = parent.extensions();
-            ext.get::<SpanState>().map(|state| (state.trace.clone(), state.span_id))
+            ext.get::<SpanState>()
+                .map(|state| (state.trace.clone(), state.span_id))
         });
         let is_invocation = attrs.metadata().target() == INVOCATION_TARGET;
         let (trace, span_id, parent_id) = match parent {
@@ -223,7 +233,9 @@ where
         }
         let Some(span) = ctx.event_span(event) else { return };
         let mut extensions = span.extensions_mut();
-        let Some(state) = extensions.get_mut::<SpanState>() else { return };
+        let Some(state) = extensions.get_mut::<SpanState>() else {
+            return;
+        };
         let mut fields = Vec::new();
         event.record(&mut FieldVisitor(&mut fields));
         let message = fields
@@ -232,12 +244,18 @@ where
             .map(|(_, value)| display(value))
             .unwrap_or_else(|| event.metadata().name().to_owned());
         state.error.get_or_insert(message);
-        state.events.push(SpanEvent { name: "exception".into(), time: SystemTime::now(), fields });
+        state.events.push(SpanEvent {
+            name: "exception".into(),
+            time: SystemTime::now(),
+            fields,
+        });
     }
 
     fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
-        let Some(state) = span.extensions_mut().remove::<SpanState>() else { return };
+        let Some(state) = span.extensions_mut().remove::<SpanState>() else {
+            return;
+        };
         if !self.hub.records(&state.trace) {
             return;
         }
@@ -256,6 +274,19 @@ where
             error: state.error,
         });
     }
+}
+
+/// The trace and id of `span`, when this crate's layer records it.
+pub fn span_ids(span: &tracing::Span) -> Option<(Arc<TraceContext>, SpanId)> {
+    span.with_subscriber(|(id, dispatch)| {
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let data = registry.span(id)?;
+        let extensions = data.extensions();
+        extensions
+            .get::<SpanState>()
+            .map(|state| (state.trace.clone(), state.span_id))
+    })
+    .flatten()
 }
 
 /// Text of a value, as a log line or annotation would show it.

@@ -20,7 +20,7 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Byte
 /// Sends encoded spans to one OTLP endpoint.
 pub(crate) struct Exporter {
     endpoint: Uri,
-    headers: Vec<(header::HeaderName, header::HeaderValue)>,
+    headers: std::sync::Mutex<Vec<(header::HeaderName, header::HeaderValue)>>,
     gzip: bool,
     timeout: std::time::Duration,
     resource: Vec<KeyValue>,
@@ -44,23 +44,11 @@ impl Exporter {
         let headers = config
             .otlp_headers
             .iter()
-            .filter_map(|(name, value)| {
-                let parsed = (header::HeaderName::try_from(name.as_str()), header::HeaderValue::try_from(value.as_str()));
-                match parsed {
-                    (Ok(name), Ok(mut value)) => {
-                        value.set_sensitive(true);
-                        Some((name, value))
-                    }
-                    _ => {
-                        eprintln!("[telemetry] OTLP header {name:?} is not a valid HTTP header: ignored");
-                        None
-                    }
-                }
-            })
+            .filter_map(|(name, value)| parse_header(name, value))
             .collect();
         Some(Self {
             endpoint,
-            headers,
+            headers: std::sync::Mutex::new(headers),
             gzip: config.otlp_gzip,
             timeout: config.otlp_timeout,
             resource: resource_attributes(config),
@@ -69,13 +57,26 @@ impl Exporter {
         })
     }
 
+    /// Sets (or replaces) a header of every later export.
+    pub fn set_header(&self, name: &str, value: &str) {
+        if let Some((name, value)) = parse_header(name, value) {
+            let mut headers = self
+                .headers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            headers.retain(|(existing, _)| *existing != name);
+            headers.push((name, value));
+        }
+    }
+
     /// Encodes (and compresses) spans into a request body.
     pub fn encode(&self, spans: &[SpanRecord]) -> Bytes {
         let body = encode_request(spans, &self.resource, &self.function_name).encode_to_vec();
         if !self.gzip {
             return body.into();
         }
-        let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 2), flate2::Compression::fast());
+        let mut encoder =
+            flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 2), flate2::Compression::fast());
         match encoder.write_all(&body).and_then(|_| encoder.finish()) {
             Ok(compressed) => compressed.into(),
             Err(_) => body.into(),
@@ -87,11 +88,19 @@ impl Exporter {
         let gzipped = body.starts_with(&[0x1f, 0x8b]);
         let mut request = Request::post(self.endpoint.clone())
             .header(header::CONTENT_TYPE, "application/x-protobuf")
-            .header(header::USER_AGENT, concat!("cruddur-telemetry/", env!("CARGO_PKG_VERSION")));
+            .header(
+                header::USER_AGENT,
+                concat!("cruddur-telemetry/", env!("CARGO_PKG_VERSION")),
+            );
         if gzipped {
             request = request.header(header::CONTENT_ENCODING, "gzip");
         }
-        for (name, value) in &self.headers {
+        for (name, value) in self
+            .headers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
             request = request.header(name, value);
         }
         let request = match request.body(Full::new(body)) {
@@ -100,7 +109,10 @@ impl Exporter {
         };
         let client = self.client.get_or_init(build_client);
         let attempt = async {
-            let response = client.request(request).await.map_err(|e| Outcome::Retry(format!("connection: {e}")))?;
+            let response = client
+                .request(request)
+                .await
+                .map_err(|e| Outcome::Retry(format!("connection: {e}")))?;
             let status = response.status();
             // Read the body so the connection can be reused.
             let _ = response.into_body().collect().await;
@@ -118,6 +130,23 @@ impl Exporter {
                 Outcome::Retry(format!("collector answered {status}"))
             }
             Ok(Ok(status)) => Outcome::GiveUp(format!("collector refused the spans: {status}")),
+        }
+    }
+}
+
+/// A header marked sensitive (kept out of debug output); invalid ones are reported by name only.
+fn parse_header(name: &str, value: &str) -> Option<(header::HeaderName, header::HeaderValue)> {
+    match (
+        header::HeaderName::try_from(name),
+        header::HeaderValue::try_from(value),
+    ) {
+        (Ok(name), Ok(mut value)) => {
+            value.set_sensitive(true);
+            Some((name, value))
+        }
+        _ => {
+            eprintln!("[telemetry] OTLP header {name:?} is not a valid HTTP header: ignored");
+            None
         }
     }
 }

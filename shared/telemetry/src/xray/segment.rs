@@ -15,6 +15,8 @@ const MAX_NAME_CHARS: usize = 200;
 const MAX_ANNOTATION_KEY_CHARS: usize = 500;
 const MAX_ANNOTATION_VALUE_CHARS: usize = 1_000;
 const MAX_ANNOTATIONS: usize = 50;
+/// Frames kept of a panic's backtrace.
+const MAX_STACK_FRAMES: usize = 20;
 
 /// Encodes sampled spans as daemon datagrams (header line included).
 ///
@@ -34,7 +36,11 @@ pub fn encode(spans: &[SpanRecord], function_name: &str, in_lambda: bool) -> (Ve
             _ => roots.push(i),
         }
     }
-    let tree = Tree { spans: &spans, children: &children, function_name };
+    let tree = Tree {
+        spans: &spans,
+        children: &children,
+        function_name,
+    };
     let (mut datagrams, mut dropped) = (Vec::new(), 0);
     for root in roots {
         tree.emit(root, in_lambda, &mut datagrams, &mut dropped);
@@ -112,7 +118,17 @@ fn datagram(doc: &Value) -> Option<Vec<u8>> {
 
 /// The fields every (sub)segment has, without trace/parent ids or children.
 fn body(span: &SpanRecord, function_name: &str) -> Value {
-    let name = if span.is_invocation { function_name } else { span.name };
+    let is_aws_call = span.str_field("rpc.system") == Some("aws-api");
+    let is_client = span.str_field("otel.kind") == Some("client");
+    let name = if span.is_invocation {
+        function_name
+    } else if is_aws_call {
+        span.str_field("rpc.service").unwrap_or(span.name)
+    } else if is_client {
+        span.str_field("server.address").unwrap_or(span.name)
+    } else {
+        span.name
+    };
     let mut doc = json!({
         "name": sanitize_name(name),
         "id": span.span_id.to_string(),
@@ -125,7 +141,12 @@ fn body(span: &SpanRecord, function_name: &str) -> Value {
         annotations.insert("ColdStart".into(), json!(span.trace.cold_start));
     }
     for (key, value) in &span.fields {
-        if key.starts_with("otel.") || key.starts_with("http.") || key.starts_with("url.") {
+        // These become X-Ray's own `http`/`aws` blocks, not annotations.
+        if ["otel.", "http.", "url.", "rpc.", "aws.", "server."]
+            .iter()
+            .any(|prefix| key.starts_with(prefix))
+            || (is_aws_call && *key == "cloud.region")
+        {
             continue;
         }
         match value {
@@ -160,6 +181,19 @@ fn body(span: &SpanRecord, function_name: &str) -> Value {
             doc["http"]["response"] = json!({ "status": status });
         }
     }
+    if is_aws_call {
+        doc["namespace"] = json!("aws");
+        let mut aws = json!({ "operation": span.str_field("rpc.method").unwrap_or_default() });
+        if let Some(region) = span.str_field("cloud.region") {
+            aws["region"] = json!(region);
+        }
+        if let Some(request_id) = span.str_field("aws.request_id") {
+            aws["request_id"] = json!(request_id);
+        }
+        doc["aws"] = aws;
+    } else if is_client {
+        doc["namespace"] = json!("remote");
+    }
     match status {
         Some(429) => {
             doc["error"] = json!(true);
@@ -177,11 +211,15 @@ fn body(span: &SpanRecord, function_name: &str) -> Value {
             .filter(|e| e.name == "exception")
             .map(|e| {
                 let field = |k: &str| e.fields.iter().find(|(key, _)| *key == k).map(|(_, v)| display(v));
-                json!({
+                let mut exception = json!({
                     "id": crate::ids::SpanId::generate().to_string(),
                     "message": field("exception.message").or_else(|| field("message")).unwrap_or_else(|| message.clone()),
                     "type": field("exception.type").unwrap_or_else(|| "Error".into()),
-                })
+                });
+                if let Some(stack) = field("exception.stacktrace").filter(|s| !s.is_empty()) {
+                    exception["stack"] = json!(crate::panics::frames(&stack, MAX_STACK_FRAMES));
+                }
+                exception
             })
             .collect();
         doc["cause"] = json!({ "exceptions": exceptions });
@@ -191,7 +229,9 @@ fn body(span: &SpanRecord, function_name: &str) -> Value {
 
 fn annotation_value(value: &FieldValue) -> Value {
     match value {
-        FieldValue::Str(s) | FieldValue::Debug(s) => json!(s.chars().take(MAX_ANNOTATION_VALUE_CHARS).collect::<String>()),
+        FieldValue::Str(s) | FieldValue::Debug(s) => {
+            json!(s.chars().take(MAX_ANNOTATION_VALUE_CHARS).collect::<String>())
+        }
         FieldValue::I64(v) => json!(v),
         FieldValue::U64(v) => json!(v),
         FieldValue::F64(v) if v.is_finite() => json!(v),
@@ -204,7 +244,13 @@ fn annotation_value(value: &FieldValue) -> Value {
 fn annotation_key(key: &str) -> String {
     key.chars()
         .take(MAX_ANNOTATION_KEY_CHARS)
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -223,7 +269,9 @@ fn sanitize_name(name: &str) -> String {
 }
 
 fn epoch_secs(time: std::time::SystemTime) -> f64 {
-    time.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64()
+    time.duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 #[cfg(test)]
@@ -237,7 +285,12 @@ mod tests {
 
     const FACADE: u64 = 0xfacade;
 
-    fn span(trace: &Arc<TraceContext>, id: u64, parent: Option<u64>, fields: Vec<(&'static str, FieldValue)>) -> SpanRecord {
+    fn span(
+        trace: &Arc<TraceContext>,
+        id: u64,
+        parent: Option<u64>,
+        fields: Vec<(&'static str, FieldValue)>,
+    ) -> SpanRecord {
         SpanRecord {
             name: "work",
             trace: trace.clone(),
@@ -263,8 +316,18 @@ mod tests {
     fn children_nest_under_the_invocation_subsegment() {
         let trace = Arc::new(TraceContext::new(TraceId::generate(), true, Some(SpanId(FACADE))));
         let spans = [
-            span(&trace, 2, Some(1), vec![("app.result_length", FieldValue::U64(3))]),
-            span(&trace, 1, Some(FACADE), vec![("http.request.method", FieldValue::Str("GET".into()))]),
+            span(
+                &trace,
+                2,
+                Some(1),
+                vec![("app.result_length", FieldValue::U64(3))],
+            ),
+            span(
+                &trace,
+                1,
+                Some(FACADE),
+                vec![("http.request.method", FieldValue::Str("GET".into()))],
+            ),
         ];
         let (datagrams, dropped) = encode(&spans, "home-activities", true);
         assert_eq!((datagrams.len(), dropped), (1, 0));
@@ -287,7 +350,10 @@ mod tests {
         assert_eq!((datagrams.len(), dropped), (7, 0));
         assert!(datagrams.iter().all(|d| d.len() <= MAX_DATAGRAM_BYTES));
         let child = parse(&datagrams[1]);
-        assert_eq!((child["type"].as_str(), child["parent_id"].as_str()), (Some("subsegment"), Some("0000000000000001")));
+        assert_eq!(
+            (child["type"].as_str(), child["parent_id"].as_str()),
+            (Some("subsegment"), Some("0000000000000001"))
+        );
     }
 
     #[test]

@@ -38,7 +38,9 @@ impl Sender {
         let address = self.daemon_address.clone();
         let target = self.target.get_or_insert_with(|| connect(&address));
         for datagram in datagrams {
-            let sent = target.as_ref().map(|(socket, daemon)| socket.send_to(&datagram, daemon));
+            let sent = target
+                .as_ref()
+                .map(|(socket, daemon)| socket.send_to(&datagram, daemon));
             if !matches!(sent, Some(Ok(_))) {
                 self.stats.drop_xray_document();
             }
@@ -50,11 +52,17 @@ fn connect(address: &str) -> Option<(UdpSocket, SocketAddr)> {
     let daemon = match address.to_socket_addrs().map(|mut addrs| addrs.next()) {
         Ok(Some(daemon)) => daemon,
         Ok(None) | Err(_) => {
-            eprintln!("[telemetry] X-Ray daemon address {address:?} does not resolve: X-Ray documents are dropped");
+            eprintln!(
+                "[telemetry] X-Ray daemon address {address:?} does not resolve: X-Ray documents are dropped"
+            );
             return None;
         }
     };
-    let local: SocketAddr = if daemon.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+    let local: SocketAddr = if daemon.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        ([0u16; 8], 0).into()
+    };
     let socket = UdpSocket::bind(local).and_then(|s| s.set_nonblocking(true).map(|_| s));
     match socket {
         Ok(socket) => Some((socket, daemon)),

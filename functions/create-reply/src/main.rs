@@ -1,0 +1,8 @@
+//! `create-reply`: POST /api/activities/{uuid}/reply.
+
+mod handler;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    telemetry::run_http(handler::create_reply).await
+}

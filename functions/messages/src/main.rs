@@ -1,0 +1,8 @@
+//! `messages`: GET /api/messages/@{handle}.
+
+mod handler;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    telemetry::run_http(handler::messages).await
+}

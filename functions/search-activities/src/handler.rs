@@ -1,0 +1,22 @@
+//! The handler: the activities matching the `term` query parameter, as JSON.
+
+use std::convert::Infallible;
+
+use api::{ApiError, Route};
+use lambda_http::{http::StatusCode, Body, Request, Response};
+use time::OffsetDateTime;
+
+/// The route this function serves.
+const ROUTE: Route = Route::get("/api/activities/search");
+
+/// Answers the activities matching the `term` query parameter.
+pub async fn search_activities(request: Request) -> Result<Response<Body>, Infallible> {
+    Ok(api::respond(answer(&request)))
+}
+
+fn answer(request: &Request) -> Result<Response<Body>, ApiError> {
+    ROUTE.check(request)?;
+    let term = api::query(request, "term");
+    let activities = domain::search_activities(term.as_deref(), OffsetDateTime::now_utc())?;
+    Ok(api::json(StatusCode::OK, &activities))
+}
