@@ -122,6 +122,8 @@ fn body(span: &SpanRecord, function_name: &str) -> Value {
     let is_client = span.str_field("otel.kind") == Some("client");
     let name = if span.is_invocation {
         function_name
+    } else if let Some(database) = span.str_field("db.namespace").filter(|_| span.field("db.system").is_some()) {
+        database
     } else if is_aws_call {
         span.str_field("rpc.service").unwrap_or(span.name)
     } else if is_client {
@@ -191,6 +193,20 @@ fn body(span: &SpanRecord, function_name: &str) -> Value {
             aws["request_id"] = json!(request_id);
         }
         doc["aws"] = aws;
+    } else if let Some(database_type) = span.str_field("db.system") {
+        // A database query: X-Ray's `sql` block (no parameter values ever reach it).
+        doc["namespace"] = json!("remote");
+        let mut sql = json!({ "database_type": database_type });
+        if let Some(url) = span.str_field("db.connection_string").or_else(|| span.str_field("server.address")) {
+            sql["url"] = json!(url);
+        }
+        if let Some(query) = span.str_field("db.query.text") {
+            sql["sanitized_query"] = json!(query);
+        }
+        if let Some(user) = span.str_field("db.user") {
+            sql["user"] = json!(user);
+        }
+        doc["sql"] = sql;
     } else if is_client {
         doc["namespace"] = json!("remote");
     }
