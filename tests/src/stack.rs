@@ -19,6 +19,17 @@ impl Stack {
     /// Starts the fakes and `binary`, with `AWS_XRAY_DAEMON_ADDRESS` and
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` pointing at them, plus `env`.
     pub async fn start(binary: &str, collector: Behaviour, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_path(&crate::function::binary_path(binary)?, binary, collector, env).await
+    }
+
+    /// The same for an example of the telemetry crate (`target/debug/examples/<name>`).
+    pub async fn start_example(name: &str, collector: Behaviour, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let path = crate::function::bin_dir().join("examples").join(name);
+        anyhow::ensure!(path.exists(), "{} is missing: run `cargo build --examples` first", path.display());
+        Self::start_path(&path, name, collector, env).await
+    }
+
+    async fn start_path(path: &std::path::Path, name: &str, collector: Behaviour, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let runtime = RuntimeApi::start().await;
         let xray = XrayDaemon::start().await;
         let otlp = OtlpCollector::start(collector).await;
@@ -28,7 +39,7 @@ impl Stack {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ];
         all.extend_from_slice(env);
-        let function = FunctionProcess::spawn(binary, &runtime, &all)?;
+        let function = FunctionProcess::spawn_path(path, name, &runtime, &all, &[])?;
         Ok(Self {
             runtime,
             xray,
