@@ -4,11 +4,14 @@
 //! A dedicated thread (with its own single-threaded tokio runtime) owns the UDP
 //! socket and the HTTP client, so encoding, compression and network waits never
 //! run on the thread that serves requests. An invocation hands over its spans
-//! after the response is posted and waits at most the flush budget for them to
-//! be delivered: a healthy collector answers within it, so the spans are out
-//! before Lambda can freeze the process; a slow or failing collector does not
-//! hold the invocation, and its spans stay queued (memory bounded by the queue
-//! size) to go out with later invocations or at shutdown. Exports that fail are
+//! after the response is posted and waits, at most the flush budget, until their
+//! export request has been handed to the connection: from then on the kernel
+//! delivers the bytes even while Lambda keeps the process frozen, and the
+//! collector's answer is read on thaw (a failure is retried then). So the
+//! invocation pays for encoding and writing, never for the collector's round
+//! trip; a slow or failing collector does not hold it at all, and its spans stay
+//! queued (memory bounded by the queue size) to go out with later invocations or
+//! at shutdown. Exports that fail are
 //! retried with backoff a bounded number of times; what is finally dropped is
 //! counted in [`DeliveryStats`] and reported by the invocation that notices it.
 
@@ -179,8 +182,9 @@ struct Request {
     not_before: Instant,
 }
 
-/// An export under way: its request (to retry) and the invocations waiting on it.
-type Export = Pin<Box<dyn Future<Output = (Outcome, Request, Vec<oneshot::Sender<()>>)> + Send>>;
+/// An export under way, with its request (to retry). The invocations waiting on it
+/// are told once its body is handed to the connection (see `otlp::Exporter::send`).
+type Export = Pin<Box<dyn Future<Output = (Outcome, Request)> + Send>>;
 
 /// How an export attempt ended.
 #[derive(Debug)]
@@ -267,8 +271,8 @@ impl Worker {
                     }
                     None => return,
                 },
-                Some((outcome, request, waiters)) = self.exports.next(), if !self.exports.is_empty() => {
-                    self.settle(outcome, request, waiters);
+                Some((outcome, request)) = self.exports.next(), if !self.exports.is_empty() => {
+                    self.settle(outcome, request);
                 }
                 _ = tokio::time::sleep_until(next_retry.unwrap_or_else(Instant::now).into()), if next_retry.is_some() => {}
             }
@@ -290,10 +294,10 @@ impl Worker {
             let _ = delivered.send(());
             return;
         }
-        // An export still under way (or waiting to retry) means the collector is slow
-        // or failing: these spans cannot go out within the flush budget, so the
-        // invocation need not wait for them. They stay queued.
-        let delivered = if self.exports.is_empty() && self.retries.is_empty() {
+        // A retry waiting (the collector is failing) or every export slot taken (it is
+        // slow): these spans cannot go out within the flush budget, so the invocation
+        // need not wait for them. They stay queued.
+        let delivered = if self.exports.len() < MAX_EXPORTS_IN_FLIGHT && self.retries.is_empty() {
             Some(delivered)
         } else {
             let _ = delivered.send(());
@@ -338,7 +342,7 @@ impl Worker {
                 self.spans_in_flight += request.0.spans;
                 self.exports.push(Box::pin(async move {
                     let (request, waiters) = request;
-                    (exporter.send(request.body.clone()).await, request, waiters)
+                    (exporter.send(request.body.clone(), waiters).await, request)
                 }));
             }
         }
@@ -346,11 +350,8 @@ impl Worker {
     }
 
     /// Books an export's outcome: counted, retried later, or dropped and counted.
-    fn settle(&mut self, outcome: Outcome, mut request: Request, waiters: Vec<oneshot::Sender<()>>) {
+    fn settle(&mut self, outcome: Outcome, mut request: Request) {
         self.spans_in_flight -= request.spans;
-        waiters.into_iter().for_each(|w| {
-            let _ = w.send(());
-        });
         match outcome {
             Outcome::Delivered => {
                 self.stats
@@ -390,7 +391,7 @@ impl Worker {
                 break;
             }
             match tokio::time::timeout_at(deadline.into(), self.exports.next()).await {
-                Ok(Some((outcome, request, waiters))) => self.settle(outcome, request, waiters),
+                Ok(Some((outcome, request))) => self.settle(outcome, request),
                 Ok(None) => break,
                 Err(_) => break,
             }

@@ -1,9 +1,7 @@
 //! The OTLP/HTTP transport: one POST per export, gzip, a timeout per attempt.
 
-use std::io::Write;
-
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::{header, Request, StatusCode, Uri};
 use hyper_util::{
     client::legacy::{connect::HttpConnector, Client},
@@ -15,18 +13,50 @@ use prost::Message;
 use super::{encode_request, resource_attributes};
 use crate::{config::Config, delivery::Outcome, span::SpanRecord};
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// Plain HTTP for a local collector, TLS only where the endpoint wants it: loading
+/// root certificates costs memory a local endpoint does not need.
+enum HttpClient {
+    Plain(Client<HttpConnector, WrittenBody>),
+    Tls(Client<hyper_rustls::HttpsConnector<HttpConnector>, WrittenBody>),
+}
+
+impl HttpClient {
+    fn for_endpoint(endpoint: &Uri) -> Self {
+        let builder = Client::builder(TokioExecutor::new());
+        if endpoint.scheme_str() == Some("http") {
+            return Self::Plain(builder.build_http());
+        }
+        // The provider is named, not taken from the process default: the AWS SDK may
+        // bring a second one, and rustls then refuses to guess.
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .expect("ring supports the default protocol versions")
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Self::Tls(builder.build(connector))
+    }
+
+    async fn request(&self, request: Request<WrittenBody>) -> Result<hyper::Response<hyper::body::Incoming>, String> {
+        match self {
+            Self::Plain(client) => client.request(request).await.map_err(|e| e.to_string()),
+            Self::Tls(client) => client.request(request).await.map_err(|e| e.to_string()),
+        }
+    }
+}
 
 /// Sends encoded spans to one OTLP endpoint.
 pub(crate) struct Exporter {
     endpoint: Uri,
     headers: std::sync::Mutex<Vec<(header::HeaderName, header::HeaderValue)>>,
-    gzip: bool,
+    /// One compressor, reset for each export: building deflate's tables anew costs
+    /// more than compressing a batch.
+    gzip: Option<std::sync::Mutex<Gzip>>,
     timeout: std::time::Duration,
     resource: Vec<KeyValue>,
     function_name: String,
     /// Built on first use, on the delivery thread: loading TLS roots is not init's business.
-    client: std::sync::OnceLock<HttpsClient>,
+    client: std::sync::OnceLock<HttpClient>,
 }
 
 impl Exporter {
@@ -49,7 +79,7 @@ impl Exporter {
         Some(Self {
             endpoint,
             headers: std::sync::Mutex::new(headers),
-            gzip: config.otlp_gzip,
+            gzip: config.otlp_gzip.then(|| std::sync::Mutex::new(Gzip::new())),
             timeout: config.otlp_timeout,
             resource: resource_attributes(config),
             function_name: config.function_name.clone(),
@@ -72,19 +102,15 @@ impl Exporter {
     /// Encodes (and compresses) spans into a request body.
     pub fn encode(&self, spans: &[SpanRecord]) -> Bytes {
         let body = encode_request(spans, &self.resource, &self.function_name).encode_to_vec();
-        if !self.gzip {
-            return body.into();
-        }
-        let mut encoder =
-            flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 2), flate2::Compression::fast());
-        match encoder.write_all(&body).and_then(|_| encoder.finish()) {
-            Ok(compressed) => compressed.into(),
-            Err(_) => body.into(),
+        match &self.gzip {
+            Some(gzip) => gzip.lock().unwrap_or_else(std::sync::PoisonError::into_inner).compress(&body).into(),
+            None => body.into(),
         }
     }
 
-    /// One export attempt.
-    pub async fn send(&self, body: Bytes) -> Outcome {
+    /// One export attempt. `written` are told once hyper has taken the body to
+    /// write (dropped unsent if the attempt fails before that).
+    pub async fn send(&self, body: Bytes, written: Vec<tokio::sync::oneshot::Sender<()>>) -> Outcome {
         let gzipped = body.starts_with(&[0x1f, 0x8b]);
         let mut request = Request::post(self.endpoint.clone())
             .header(header::CONTENT_TYPE, "application/x-protobuf")
@@ -103,11 +129,11 @@ impl Exporter {
         {
             request = request.header(name, value);
         }
-        let request = match request.body(Full::new(body)) {
+        let request = match request.body(WrittenBody { data: Some(body), written }) {
             Ok(request) => request,
             Err(error) => return Outcome::GiveUp(format!("cannot build the request: {error}")),
         };
-        let client = self.client.get_or_init(build_client);
+        let client = self.client.get_or_init(|| HttpClient::for_endpoint(&self.endpoint));
         let attempt = async {
             let response = client
                 .request(request)
@@ -134,6 +160,70 @@ impl Exporter {
     }
 }
 
+/// A one-frame request body that tells its waiters when hyper takes the frame:
+/// the connection writes it to the socket in the same turn.
+pub(crate) struct WrittenBody {
+    data: Option<Bytes>,
+    written: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl hyper::body::Body for WrittenBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let frame = self.data.take().map(|data| Ok(hyper::body::Frame::data(data)));
+        for waiter in self.written.drain(..) {
+            let _ = waiter.send(());
+        }
+        std::task::Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+    }
+}
+
+/// A reusable gzip writer: raw deflate between the gzip header and trailer (RFC 1952).
+struct Gzip {
+    deflate: flate2::Compress,
+}
+
+impl Gzip {
+    fn new() -> Self {
+        Self { deflate: flate2::Compress::new(flate2::Compression::fast(), false) }
+    }
+
+    fn compress(&mut self, data: &[u8]) -> Vec<u8> {
+        const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+        self.deflate.reset();
+        let mut out = Vec::with_capacity(data.len() / 2 + 64);
+        out.extend_from_slice(&HEADER);
+        loop {
+            let consumed = self.deflate.total_in() as usize;
+            out.reserve(1024);
+            let status = self.deflate.compress_vec(&data[consumed..], &mut out, flate2::FlushCompress::Finish);
+            match status {
+                Ok(flate2::Status::StreamEnd) => break,
+                Ok(_) => continue,
+                Err(_) => return data.to_vec(),
+            }
+        }
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        out.extend_from_slice(&crc.sum().to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out
+    }
+}
+
 /// A header marked sensitive (kept out of debug output); invalid ones are reported by name only.
 fn parse_header(name: &str, value: &str) -> Option<(header::HeaderName, header::HeaderValue)> {
     match (
@@ -151,14 +241,19 @@ fn parse_header(name: &str, value: &str) -> Option<(header::HeaderName, header::
     }
 }
 
-fn build_client() -> HttpsClient {
-    // The provider is named, not taken from the process default: the AWS SDK may
-    // bring a second one, and rustls then refuses to guess.
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-        .expect("ring supports the default protocol versions")
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Client::builder(TokioExecutor::new()).build(connector)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn gzip_round_trips_and_the_compressor_is_reusable() {
+        let mut gzip = Gzip::new();
+        for text in [b"hello hello hello hello".to_vec(), vec![7u8; 100_000], Vec::new()] {
+            let compressed = gzip.compress(&text);
+            let mut decoded = Vec::new();
+            flate2::read::GzDecoder::new(&compressed[..]).read_to_end(&mut decoded).unwrap();
+            assert_eq!(decoded, text);
+        }
+    }
 }
