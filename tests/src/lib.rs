@@ -7,13 +7,17 @@
 //! - [`xray_daemon::XrayDaemon`]: the X-Ray daemon's UDP socket;
 //! - [`function::FunctionProcess`]: a real function binary run as a child process;
 //! - [`events`]: API Gateway REST (v1) and HTTP API (v2) events;
-//! - [`stack::Stack`]: all of the above wired together around one function.
+//! - [`stack::Stack`]: all of the above wired together around one function;
+//! - [`moto::MotoServer`]: moto's server standing in for AWS APIs (for SDK calls).
+//! - [`database`]: the PostgreSQL test database, set up by the real `cruddur-db`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub mod database;
 pub mod events;
 pub mod function;
 mod http_util;
+pub mod moto;
 pub mod otlp_collector;
 pub mod runtime_api;
 pub mod stack;
@@ -21,6 +25,7 @@ mod sync;
 pub mod xray_daemon;
 
 pub use function::FunctionProcess;
+pub use moto::MotoServer;
 pub use otlp_collector::{AttrValue, Behaviour, OtlpCollector, ReceivedExport, ReceivedSpan};
 pub use runtime_api::{Invocation, Outcome, RegisteredExtension, RuntimeApi};
 pub use stack::Stack;

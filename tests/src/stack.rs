@@ -23,13 +23,26 @@ impl Stack {
     }
 
     /// The same for an example of the telemetry crate (`target/debug/examples/<name>`).
-    pub async fn start_example(name: &str, collector: Behaviour, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+    pub async fn start_example(
+        name: &str,
+        collector: Behaviour,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let path = crate::function::bin_dir().join("examples").join(name);
-        anyhow::ensure!(path.exists(), "{} is missing: run `cargo build --examples` first", path.display());
+        anyhow::ensure!(
+            path.exists(),
+            "{} is missing: run `cargo build --examples` first",
+            path.display()
+        );
         Self::start_path(&path, name, collector, env).await
     }
 
-    async fn start_path(path: &std::path::Path, name: &str, collector: Behaviour, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+    async fn start_path(
+        path: &std::path::Path,
+        name: &str,
+        collector: Behaviour,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let runtime = RuntimeApi::start().await;
         let xray = XrayDaemon::start().await;
         let otlp = OtlpCollector::start(collector).await;

@@ -12,17 +12,31 @@ use serde_json::Value;
 
 async fn call(stack: &Stack, path: &str) -> anyhow::Result<Invocation> {
     let (header, _, _) = trace_header(true);
-    stack.runtime.invoke(rest_api_event("GET", path, path, None, None, None), Some(&header)).await
+    stack
+        .runtime
+        .invoke(rest_api_event("GET", path, path, None, None, None), Some(&header))
+        .await
 }
 
 fn lines_of(stack: &Stack, invocation: &Invocation) -> Vec<Value> {
-    stack.function.json_logs().into_iter().filter(|l| l["requestId"] == invocation.request_id.as_str()).collect()
+    stack
+        .function
+        .json_logs()
+        .into_iter()
+        .filter(|l| l["requestId"] == invocation.request_id.as_str())
+        .collect()
 }
 
 /// Waits until the invocation's EMF line is out (it is written after the response).
 async fn settled(stack: &Stack, invocation: &Invocation) -> anyhow::Result<()> {
     let id = invocation.request_id.as_str();
-    stack.function.wait_for_json_log(|l| l.get("_aws").is_some() && l["requestId"] == id, DEFAULT_TIMEOUT).await?;
+    stack
+        .function
+        .wait_for_json_log(
+            |l| l.get("_aws").is_some() && l["requestId"] == id,
+            DEFAULT_TIMEOUT,
+        )
+        .await?;
     Ok(())
 }
 
@@ -35,26 +49,48 @@ async fn annotations_follow_xray_rules_and_cold_start_is_everywhere() -> anyhow:
         let docs = stack.xray.wait_for_documents(n + 1, DEFAULT_TIMEOUT).await?;
         let doc = docs.last().unwrap();
         assert_eq!(doc["annotations"]["ColdStart"], n == 0);
-        let work = all_subsegments(doc).into_iter().find(|s| s["name"] == "annotated-work").expect("subsegment");
+        let work = all_subsegments(doc)
+            .into_iter()
+            .find(|s| s["name"] == "annotated-work")
+            .expect("subsegment");
         let annotations = work["annotations"].as_object().unwrap();
         assert_eq!(annotations["app_user_handle"], "andrewbrown");
         assert_eq!(annotations["app_result_length"], 3);
         assert_eq!(annotations["app_cache_hit"], true);
         assert_eq!(annotations["app_ratio"], 0.5);
         assert_eq!(annotations["weird_key_with_spaces_"], "kept, renamed");
-        assert!(annotations.keys().all(|k| k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')));
+        assert!(annotations
+            .keys()
+            .all(|k| k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')));
         let metadata = &work["metadata"]["default"];
-        assert_eq!(metadata["app.long_text"].as_str().map(str::len), Some(2_000), "long values go to metadata");
-        assert_eq!(metadata["app.details"], "[1, 2, 3]", "debug values go to metadata");
+        assert_eq!(
+            metadata["app.long_text"].as_str().map(str::len),
+            Some(2_000),
+            "long values go to metadata"
+        );
+        assert_eq!(
+            metadata["app.details"], "[1, 2, 3]",
+            "debug values go to metadata"
+        );
 
         let spans = stack.otlp.wait_for_spans(2 * (n + 1), DEFAULT_TIMEOUT).await?;
         let root = spans.iter().rev().find(|s| s.kind == 2).unwrap();
-        assert_eq!(root.attr("faas.coldstart").and_then(|v| v.as_bool()), Some(n == 0));
-        assert_eq!(root.str_attr("cloud.resource_id"), Some(stack.runtime.function_arn().as_str()));
+        assert_eq!(
+            root.attr("faas.coldstart").and_then(|v| v.as_bool()),
+            Some(n == 0)
+        );
+        assert_eq!(
+            root.str_attr("cloud.resource_id"),
+            Some(stack.runtime.function_arn().as_str())
+        );
 
         for line in lines_of(&stack, &invocation) {
             if line.get("_aws").is_some() {
-                assert_eq!(line.get("ColdStart").is_some(), n == 0, "cold start metric only once: {line}");
+                assert_eq!(
+                    line.get("ColdStart").is_some(),
+                    n == 0,
+                    "cold start metric only once: {line}"
+                );
                 continue;
             }
             assert_eq!(line["cold_start"], n == 0);
@@ -75,7 +111,10 @@ async fn metrics_stay_within_emf_limits_in_one_line_per_hundred() -> anyhow::Res
     // Both EMF lines are out once the runtime asks for the next event.
     stack.runtime.next_after(&invocation.request_id).await?;
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let emf: Vec<Value> = lines_of(&stack, &invocation).into_iter().filter(|l| l.get("_aws").is_some()).collect();
+    let emf: Vec<Value> = lines_of(&stack, &invocation)
+        .into_iter()
+        .filter(|l| l.get("_aws").is_some())
+        .collect();
     // 150 + QueueDepth + Requests, Latency, Errors, ClientErrors = 155 metrics: two lines.
     assert_eq!(emf.len(), 2, "{emf:#?}");
     let mut names = Vec::new();
@@ -85,8 +124,14 @@ async fn metrics_stay_within_emf_limits_in_one_line_per_hundred() -> anyhow::Res
         assert!(metrics.len() <= 100);
         names.extend(metrics.iter().map(|m| m["Name"].as_str().unwrap().to_owned()));
         assert_eq!(directive["Namespace"], "Cruddur");
-        assert_eq!(directive["Dimensions"][0], serde_json::json!(["service", "environment", "route", "tenant"]));
-        assert_eq!((line["environment"].as_str(), line["tenant"].as_str()), (Some("test"), Some("acme")));
+        assert_eq!(
+            directive["Dimensions"][0],
+            serde_json::json!(["service", "environment", "route", "tenant"])
+        );
+        assert_eq!(
+            (line["environment"].as_str(), line["tenant"].as_str()),
+            (Some("test"), Some("acme"))
+        );
         for metric in metrics {
             let name = metric["Name"].as_str().unwrap();
             assert!(line[name].is_number(), "value of {name} beside its definition");
@@ -98,7 +143,10 @@ async fn metrics_stay_within_emf_limits_in_one_line_per_hundred() -> anyhow::Res
     names.sort();
     names.dedup();
     assert_eq!(names.len(), 155);
-    assert_eq!(emf[0]["Metric149"].as_f64().or(emf[1]["Metric149"].as_f64()), Some(149.0));
+    assert_eq!(
+        emf[0]["Metric149"].as_f64().or(emf[1]["Metric149"].as_f64()),
+        Some(149.0)
+    );
     Ok(())
 }
 
@@ -107,32 +155,51 @@ async fn spawned_tasks_log_with_the_request_id() -> anyhow::Result<()> {
     let stack = Stack::start_example("powertools-parity", Behaviour::Healthy, &[]).await?;
     let invocation = call(&stack, "/spawn").await?;
     let id = invocation.request_id.as_str();
-    let line = stack.function.wait_for_json_log(|l| l["message"] == "from a spawned task", DEFAULT_TIMEOUT).await?;
+    let line = stack
+        .function
+        .wait_for_json_log(|l| l["message"] == "from a spawned task", DEFAULT_TIMEOUT)
+        .await?;
     assert_eq!(line["requestId"], id);
-    assert!(line["xray_trace_id"].as_str().is_some_and(|t| t.starts_with("1-")));
+    assert!(line["xray_trace_id"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("1-")));
     Ok(())
 }
 
 #[tokio::test]
 async fn log_level_comes_from_lambda_and_rust_log_overrides_it() -> anyhow::Result<()> {
-    let warn_only = Stack::start_example("powertools-parity", Behaviour::Healthy, &[("AWS_LAMBDA_LOG_LEVEL", "WARN")]).await?;
+    let warn_only = Stack::start_example(
+        "powertools-parity",
+        Behaviour::Healthy,
+        &[("AWS_LAMBDA_LOG_LEVEL", "WARN")],
+    )
+    .await?;
     let invocation = call(&warn_only, "/reject").await?;
     settled(&warn_only, &invocation).await?;
-    let levels: Vec<Value> = lines_of(&warn_only, &invocation).iter().filter_map(|l| l.get("level").cloned()).collect();
+    let levels: Vec<Value> = lines_of(&warn_only, &invocation)
+        .iter()
+        .filter_map(|l| l.get("level").cloned())
+        .collect();
     assert_eq!(levels, ["WARN"], "only the WARN line at level WARN");
 
     let env = [("AWS_LAMBDA_LOG_LEVEL", "WARN"), ("RUST_LOG", "debug")];
     let debug = Stack::start_example("powertools-parity", Behaviour::Healthy, &env).await?;
     let invocation = call(&debug, "/debug").await?;
     let id = invocation.request_id.as_str();
-    debug.function.wait_for_json_log(|l| l["level"] == "DEBUG" && l["requestId"] == id, DEFAULT_TIMEOUT).await?;
+    debug
+        .function
+        .wait_for_json_log(|l| l["level"] == "DEBUG" && l["requestId"] == id, DEFAULT_TIMEOUT)
+        .await?;
     Ok(())
 }
 
 #[tokio::test]
 async fn debug_lines_are_sampled_per_invocation() -> anyhow::Result<()> {
     for (rate, expect_debug) in [("1.0", true), ("0", false)] {
-        let env = [("AWS_LAMBDA_LOG_LEVEL", "INFO"), ("POWERTOOLS_LOGGER_SAMPLE_RATE", rate)];
+        let env = [
+            ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+            ("POWERTOOLS_LOGGER_SAMPLE_RATE", rate),
+        ];
         let stack = Stack::start_example("powertools-parity", Behaviour::Healthy, &env).await?;
         let invocation = call(&stack, "/debug").await?;
         settled(&stack, &invocation).await?;
@@ -149,7 +216,10 @@ async fn debug_lines_are_sampled_per_invocation() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn logged_events_never_show_secrets() -> anyhow::Result<()> {
-    let env = [("POWERTOOLS_LOGGER_LOG_EVENT", "true"), ("CRUDDUR_LOG_REDACT_HEADERS", "X-Session-Token")];
+    let env = [
+        ("POWERTOOLS_LOGGER_LOG_EVENT", "true"),
+        ("CRUDDUR_LOG_REDACT_HEADERS", "X-Session-Token"),
+    ];
     let stack = Stack::start_example("powertools-parity", Behaviour::Healthy, &env).await?;
     let mut event = rest_api_event("GET", "/ok", "/ok", None, None, None);
     for (name, value) in [
@@ -163,12 +233,17 @@ async fn logged_events_never_show_secrets() -> anyhow::Result<()> {
     }
     let invocation = stack.runtime.invoke(event, None).await?;
     settled(&stack, &invocation).await?;
-    let logged = lines_of(&stack, &invocation).into_iter().find(|l| l["message"] == "Lambda invocation event").expect("event line");
+    let logged = lines_of(&stack, &invocation)
+        .into_iter()
+        .find(|l| l["message"] == "Lambda invocation event")
+        .expect("event line");
     let event: Value = serde_json::from_str(logged["event"].as_str().unwrap())?;
     assert_eq!(event["headers"]["Authorization"], "***");
     assert_eq!(event["headers"]["X-Session-Token"], "***");
     assert_eq!(event["headers"]["Accept"], "application/json");
-    let everything = [stack.function.stdout_lines(), stack.function.stderr_lines()].concat().join("\n");
+    let everything = [stack.function.stdout_lines(), stack.function.stderr_lines()]
+        .concat()
+        .join("\n");
     assert!(!everything.contains("s3cret"), "a secret reached the logs");
     Ok(())
 }

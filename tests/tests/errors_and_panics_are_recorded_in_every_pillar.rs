@@ -4,8 +4,8 @@
 //! serves the next request. A 4xx is an X-Ray `error`, never logged as a failure.
 
 use cruddur_tests::{
-    all_subsegments, events::rest_api_event, otel_trace_id_from_root, trace_header, Behaviour, Invocation, Stack,
-    DEFAULT_TIMEOUT,
+    all_subsegments, events::rest_api_event, otel_trace_id_from_root, trace_header, Behaviour, Invocation,
+    Stack, DEFAULT_TIMEOUT,
 };
 use serde_json::Value;
 
@@ -38,7 +38,10 @@ async fn errors_and_panics_are_recorded_in_every_pillar() -> anyhow::Result<()> 
         assert_eq!(body["requestId"], invocation.request_id.as_str());
         assert_eq!(body["error"], "internal_error");
         let text = response["body"].as_str().unwrap();
-        assert!(!text.contains("hunter2") && !text.contains("index out of bounds"), "internals leaked: {text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("index out of bounds"),
+            "internals leaked: {text}"
+        );
 
         let doc = xray_document(&stack, &root).await?;
         assert_eq!(doc["fault"], true, "{doc}");
@@ -47,27 +50,52 @@ async fn errors_and_panics_are_recorded_in_every_pillar() -> anyhow::Result<()> 
         assert!(exception["message"].as_str().is_some_and(|m| !m.is_empty()));
         if exception_type == "Panic" {
             let stack_frames = exception["stack"].as_array().expect("a panic carries its stack");
-            assert!(stack_frames.iter().any(|f| f["label"].as_str().unwrap_or("").contains("powertools_parity")), "{exception}");
+            assert!(
+                stack_frames
+                    .iter()
+                    .any(|f| f["label"].as_str().unwrap_or("").contains("powertools_parity")),
+                "{exception}"
+            );
         }
 
         spans_expected += 1;
         let spans = stack.otlp.wait_for_spans(spans_expected, DEFAULT_TIMEOUT).await?;
-        let span = spans.iter().find(|s| s.trace_id_hex == trace_hex).expect("invocation span");
+        let span = spans
+            .iter()
+            .find(|s| s.trace_id_hex == trace_hex)
+            .expect("invocation span");
         assert_eq!(span.status_code, 2, "STATUS_CODE_ERROR");
-        let event = span.events.iter().find(|e| e.name == "exception").expect("exception event");
-        assert_eq!(event.attributes.get("exception.type").and_then(|v| v.as_str()), Some(exception_type));
+        let event = span
+            .events
+            .iter()
+            .find(|e| e.name == "exception")
+            .expect("exception event");
+        assert_eq!(
+            event.attributes.get("exception.type").and_then(|v| v.as_str()),
+            Some(exception_type)
+        );
         if exception_type == "Panic" {
-            assert!(event.attributes.get("exception.stacktrace").and_then(|v| v.as_str()).is_some_and(|s| !s.is_empty()));
+            assert!(event
+                .attributes
+                .get("exception.stacktrace")
+                .and_then(|v| v.as_str())
+                .is_some_and(|s| !s.is_empty()));
         }
 
         let line = stack
             .function
-            .wait_for_json_log(|l| l["level"] == "ERROR" && l["requestId"] == invocation.request_id.as_str(), DEFAULT_TIMEOUT)
+            .wait_for_json_log(
+                |l| l["level"] == "ERROR" && l["requestId"] == invocation.request_id.as_str(),
+                DEFAULT_TIMEOUT,
+            )
             .await?;
         assert_eq!(line["xray_trace_id"], root.as_str());
         let emf = stack
             .function
-            .wait_for_json_log(|l| l.get("_aws").is_some() && l["requestId"] == invocation.request_id.as_str(), DEFAULT_TIMEOUT)
+            .wait_for_json_log(
+                |l| l.get("_aws").is_some() && l["requestId"] == invocation.request_id.as_str(),
+                DEFAULT_TIMEOUT,
+            )
             .await?;
         assert_eq!(emf["Errors"], 1.0);
     }
@@ -83,13 +111,35 @@ async fn errors_and_panics_are_recorded_in_every_pillar() -> anyhow::Result<()> 
     let doc = xray_document(&stack, &root).await?;
     assert_eq!(doc["error"], true);
     assert!(doc.get("fault").is_none() && all_subsegments(&doc).iter().all(|s| s.get("fault").is_none()));
-    let spans = stack.otlp.wait_for_spans(spans_expected + 3, DEFAULT_TIMEOUT).await?;
-    let span = spans.iter().find(|s| s.trace_id_hex == trace_hex && s.kind == 2).expect("invocation span");
+    let spans = stack
+        .otlp
+        .wait_for_spans(spans_expected + 3, DEFAULT_TIMEOUT)
+        .await?;
+    let span = spans
+        .iter()
+        .find(|s| s.trace_id_hex == trace_hex && s.kind == 2)
+        .expect("invocation span");
     assert_ne!(span.status_code, 2);
     let id = invocation.request_id.as_str();
-    stack.function.wait_for_json_log(|l| l["level"] == "WARN" && l["requestId"] == id, DEFAULT_TIMEOUT).await?;
-    assert!(!stack.function.json_logs().iter().any(|l| l["level"] == "ERROR" && l["requestId"] == id));
-    let emf = stack.function.wait_for_json_log(|l| l.get("_aws").is_some() && l["requestId"] == id, DEFAULT_TIMEOUT).await?;
-    assert_eq!((emf["Errors"].as_f64(), emf["ClientErrors"].as_f64()), (Some(0.0), Some(1.0)));
+    stack
+        .function
+        .wait_for_json_log(|l| l["level"] == "WARN" && l["requestId"] == id, DEFAULT_TIMEOUT)
+        .await?;
+    assert!(!stack
+        .function
+        .json_logs()
+        .iter()
+        .any(|l| l["level"] == "ERROR" && l["requestId"] == id));
+    let emf = stack
+        .function
+        .wait_for_json_log(
+            |l| l.get("_aws").is_some() && l["requestId"] == id,
+            DEFAULT_TIMEOUT,
+        )
+        .await?;
+    assert_eq!(
+        (emf["Errors"].as_f64(), emf["ClientErrors"].as_f64()),
+        (Some(0.0), Some(1.0))
+    );
     Ok(())
 }

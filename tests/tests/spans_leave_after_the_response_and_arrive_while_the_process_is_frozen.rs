@@ -12,7 +12,14 @@ async fn spans_leave_after_the_response_and_arrive_while_the_process_is_frozen()
     let stack = Stack::start("home-activities", Behaviour::Healthy, &env).await?;
     for n in 1..=5 {
         let (header, root, _) = trace_header(true);
-        let event = rest_api_event("GET", "/api/activities/home", "/api/activities/home", None, None, None);
+        let event = rest_api_event(
+            "GET",
+            "/api/activities/home",
+            "/api/activities/home",
+            None,
+            None,
+            None,
+        );
         let invocation = stack.runtime.invoke(event, Some(&header)).await?;
         stack.runtime.next_after(&invocation.request_id).await?;
         stack.function.sigstop()?;
@@ -20,7 +27,10 @@ async fn spans_leave_after_the_response_and_arrive_while_the_process_is_frozen()
         let exports = stack.otlp.wait_for_requests(n, DEFAULT_TIMEOUT).await?;
         let export = exports.last().unwrap();
         assert_eq!(export.span_count(), 2, "the whole invocation in one export");
-        assert!(export.received_at > invocation.answered_at, "exported before the response");
+        assert!(
+            export.received_at > invocation.answered_at,
+            "exported before the response"
+        );
         let docs = stack.xray.wait_for_documents(n, DEFAULT_TIMEOUT).await?;
         assert_eq!(docs.last().unwrap()["trace_id"], root.as_str());
         assert!(stack.xray.datagrams().last().unwrap().received_at > invocation.answered_at);

@@ -1,9 +1,10 @@
 //! The handler: the demo user's new activity, as JSON.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use api::{ApiError, Route};
-use domain::Handle;
+use domain::{Handle, Store};
 use lambda_http::{http::StatusCode, Body, Request, Response};
 use time::OffsetDateTime;
 
@@ -11,13 +12,14 @@ use time::OffsetDateTime;
 const ROUTE: Route = Route::post("/api/activities");
 
 /// Answers the demo user's new activity.
-pub async fn create_activity(request: Request) -> Result<Response<Body>, Infallible> {
-    Ok(api::respond(answer(&request)))
+pub async fn create_activity(store: Arc<dyn Store>, request: Request) -> Result<Response<Body>, Infallible> {
+    Ok(api::respond(answer(&*store, &request).await))
 }
 
-fn answer(request: &Request) -> Result<Response<Body>, ApiError> {
+async fn answer(store: &dyn Store, request: &Request) -> Result<Response<Body>, ApiError> {
     ROUTE.check(request)?;
     let input = api::json_body(request)?;
-    let activity = domain::create_activity(input, &Handle::demo_user(), OffsetDateTime::now_utc())?;
+    let activity =
+        domain::create_activity(store, input, &Handle::demo_user(), OffsetDateTime::now_utc()).await?;
     Ok(api::json(StatusCode::OK, &activity))
 }

@@ -1,9 +1,10 @@
 //! The handler: the demo user's new direct message, as JSON.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use api::{ApiError, Route};
-use domain::Handle;
+use domain::{Handle, Store};
 use lambda_http::{http::StatusCode, Body, Request, Response};
 use time::OffsetDateTime;
 
@@ -11,13 +12,14 @@ use time::OffsetDateTime;
 const ROUTE: Route = Route::post("/api/messages");
 
 /// Answers the demo user's new direct message.
-pub async fn create_message(request: Request) -> Result<Response<Body>, Infallible> {
-    Ok(api::respond(answer(&request)))
+pub async fn create_message(store: Arc<dyn Store>, request: Request) -> Result<Response<Body>, Infallible> {
+    Ok(api::respond(answer(&*store, &request).await))
 }
 
-fn answer(request: &Request) -> Result<Response<Body>, ApiError> {
+async fn answer(store: &dyn Store, request: &Request) -> Result<Response<Body>, ApiError> {
     ROUTE.check(request)?;
     let input = api::json_body(request)?;
-    let message = domain::create_message(input, &Handle::demo_user(), OffsetDateTime::now_utc())?;
+    let message =
+        domain::create_message(store, input, &Handle::demo_user(), OffsetDateTime::now_utc()).await?;
     Ok(api::json(StatusCode::OK, &message))
 }

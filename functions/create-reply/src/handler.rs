@@ -1,9 +1,10 @@
 //! The handler: the demo user's reply to an activity, as JSON.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use api::{ApiError, Route};
-use domain::Handle;
+use domain::{Handle, Store};
 use lambda_http::{http::StatusCode, Body, Request, Response};
 use time::OffsetDateTime;
 
@@ -11,18 +12,20 @@ use time::OffsetDateTime;
 const ROUTE: Route = Route::post("/api/activities/{uuid}/reply");
 
 /// Answers the demo user's reply to an activity.
-pub async fn create_reply(request: Request) -> Result<Response<Body>, Infallible> {
-    Ok(api::respond(answer(&request)))
+pub async fn create_reply(store: Arc<dyn Store>, request: Request) -> Result<Response<Body>, Infallible> {
+    Ok(api::respond(answer(&*store, &request).await))
 }
 
-fn answer(request: &Request) -> Result<Response<Body>, ApiError> {
+async fn answer(store: &dyn Store, request: &Request) -> Result<Response<Body>, ApiError> {
     let params = ROUTE.check(request)?;
     let input = api::json_body(request)?;
     let reply = domain::create_reply(
+        store,
         &params["uuid"],
         input,
         &Handle::demo_user(),
         OffsetDateTime::now_utc(),
-    )?;
+    )
+    .await?;
     Ok(api::json(StatusCode::OK, &reply))
 }

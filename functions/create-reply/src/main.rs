@@ -4,5 +4,6 @@ mod handler;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::run_http(handler::create_reply).await
+    let store = store::from_env()?;
+    telemetry::run_http(move |request| handler::create_reply(store.clone(), request)).await
 }

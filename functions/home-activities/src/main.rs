@@ -4,5 +4,6 @@ mod handler;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::run_http(handler::home_activities).await
+    let store = store::from_env()?;
+    telemetry::run_http(move |request| handler::home_activities(store.clone(), request)).await
 }

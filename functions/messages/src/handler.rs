@@ -1,21 +1,22 @@
 //! The handler: the demo user's conversation with one user, as JSON.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use api::{ApiError, Route};
+use domain::{Handle, Store};
 use lambda_http::{http::StatusCode, Body, Request, Response};
-use time::OffsetDateTime;
 
 /// The route this function serves.
 const ROUTE: Route = Route::get("/api/messages/@{handle}");
 
 /// Answers the demo user's conversation with one user.
-pub async fn messages(request: Request) -> Result<Response<Body>, Infallible> {
-    Ok(api::respond(answer(&request)))
+pub async fn messages(store: Arc<dyn Store>, request: Request) -> Result<Response<Body>, Infallible> {
+    Ok(api::respond(answer(&*store, &request).await))
 }
 
-fn answer(request: &Request) -> Result<Response<Body>, ApiError> {
+async fn answer(store: &dyn Store, request: &Request) -> Result<Response<Body>, ApiError> {
     let params = ROUTE.check(request)?;
-    let messages = domain::messages(&params["handle"], OffsetDateTime::now_utc())?;
+    let messages = domain::messages(store, &Handle::demo_user(), &params["handle"]).await?;
     Ok(api::json(StatusCode::OK, &messages))
 }

@@ -1,21 +1,22 @@
 //! The handler: one activity, with its replies, as JSON.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use api::{ApiError, Route};
+use domain::Store;
 use lambda_http::{http::StatusCode, Body, Request, Response};
-use time::OffsetDateTime;
 
 /// The route this function serves.
 const ROUTE: Route = Route::get("/api/activities/{uuid}");
 
 /// Answers one activity, with its replies.
-pub async fn show_activity(request: Request) -> Result<Response<Body>, Infallible> {
-    Ok(api::respond(answer(&request)))
+pub async fn show_activity(store: Arc<dyn Store>, request: Request) -> Result<Response<Body>, Infallible> {
+    Ok(api::respond(answer(&*store, &request).await))
 }
 
-fn answer(request: &Request) -> Result<Response<Body>, ApiError> {
+async fn answer(store: &dyn Store, request: &Request) -> Result<Response<Body>, ApiError> {
     let params = ROUTE.check(request)?;
-    let activity = domain::show_activity(&params["uuid"], OffsetDateTime::now_utc())?;
+    let activity = domain::show_activity(store, &params["uuid"]).await?;
     Ok(api::json(StatusCode::OK, &activity))
 }

@@ -1,8 +1,10 @@
 //! The handler: one user's posts as of now, as JSON.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use api::{ApiError, Route};
+use domain::Store;
 use lambda_http::{http::StatusCode, Body, Request, Response};
 use time::OffsetDateTime;
 
@@ -10,12 +12,12 @@ use time::OffsetDateTime;
 const ROUTE: Route = Route::get("/api/activities/@{handle}");
 
 /// Answers one user's posts as of now.
-pub async fn user_activities(request: Request) -> Result<Response<Body>, Infallible> {
-    Ok(api::respond(answer(&request)))
+pub async fn user_activities(store: Arc<dyn Store>, request: Request) -> Result<Response<Body>, Infallible> {
+    Ok(api::respond(answer(&*store, &request).await))
 }
 
-fn answer(request: &Request) -> Result<Response<Body>, ApiError> {
+async fn answer(store: &dyn Store, request: &Request) -> Result<Response<Body>, ApiError> {
     let params = ROUTE.check(request)?;
-    let activities = domain::user_activities(&params["handle"], OffsetDateTime::now_utc())?;
+    let activities = domain::user_activities(store, &params["handle"], OffsetDateTime::now_utc()).await?;
     Ok(api::json(StatusCode::OK, &activities))
 }

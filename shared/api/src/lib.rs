@@ -22,12 +22,14 @@
 //!
 //! # Errors
 //!
-//! Every refusal is an [`ApiError`]: a 4xx status, a stable code and a message, answered
-//! as `{"error": code, "message": …}`. Domain errors convert into it (422 or 404 with the
-//! domain's code); the edge adds its own: `not_found` (404), `method_not_allowed` (405),
+//! Every refusal is an [`ApiError`]: a status, a stable code and a message, answered as
+//! `{"error": code, "message": …}`. Domain errors convert into it (422 or 404 with the
+//! domain's code, 503 `database_unavailable` or 500 `database_error` when the store
+//! fails); the edge adds its own: `not_found` (404), `method_not_allowed` (405),
 //! `body_invalid_json` (400) and `body_too_large` (413). Turning one into a response logs
-//! one WARN line (`request rejected`), so logs mark client errors without calling them
-//! failures.
+//! one WARN line (`request rejected` for a 4xx, `request failed` for a 5xx), so logs mark
+//! client errors without calling them failures, and a failure's ERROR line stays the one
+//! logged where it happened.
 //!
 //! # Layout
 //!

@@ -29,10 +29,11 @@ pub fn respond(result: Result<Response<Body>, ApiError>) -> Response<Body> {
     result.unwrap_or_else(ApiError::into_response)
 }
 
-/// A client error answered as `{"error": code, "message": …}`.
+/// An error answered as `{"error": code, "message": …}`: a client error (4xx), or a
+/// dependency failing (5xx, e.g. 503 `database_unavailable`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    /// HTTP status (4xx).
+    /// HTTP status (4xx, or 5xx when a dependency fails).
     pub status: StatusCode,
     /// Stable machine-readable code (Cruddur's, e.g. `message_blank`).
     pub code: &'static str,
@@ -90,19 +91,29 @@ impl ApiError {
 
     /// The error as a JSON response.
     ///
-    /// Logs one WARN line, `request rejected`, with `error.code` and `http.status`: a
-    /// client error is worth seeing in the logs but is not a failure of the function.
+    /// Logs one WARN line with `error.code` and `http.status`: `request rejected` for a
+    /// client error, worth seeing in the logs but not a failure of the function; `request
+    /// failed` for a 5xx, whose cause was logged at ERROR where it happened (e.g. the
+    /// database query), so one failure is one ERROR line.
     pub fn into_response(self) -> Response<Body> {
         #[derive(Serialize)]
         struct Shape<'a> {
             error: &'a str,
             message: &'a str,
         }
-        tracing::warn!(
-            error.code = self.code,
-            http.status = self.status.as_u16(),
-            "request rejected"
-        );
+        if self.status.is_server_error() {
+            tracing::warn!(
+                error.code = self.code,
+                http.status = self.status.as_u16(),
+                "request failed"
+            );
+        } else {
+            tracing::warn!(
+                error.code = self.code,
+                http.status = self.status.as_u16(),
+                "request rejected"
+            );
+        }
         let mut response = json(
             self.status,
             &Shape {
@@ -119,7 +130,8 @@ impl ApiError {
 }
 
 impl From<domain::Error> for ApiError {
-    /// The domain's status (422 or 404) and code, with its `Display` text as the message.
+    /// The domain's status (422, 404, or 503/500 when the store fails) and code, with its
+    /// `Display` text as the message (which never holds the store's own words).
     fn from(error: domain::Error) -> ApiError {
         let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
         ApiError::new(status, error.code(), error.to_string())
@@ -163,6 +175,11 @@ mod tests {
         assert_eq!(
             (error.status, error.code),
             (StatusCode::NOT_FOUND, "user_not_found")
+        );
+        let error = ApiError::from(domain::Error::DatabaseUnavailable);
+        assert_eq!(
+            (error.status, error.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
         );
     }
 
@@ -219,10 +236,14 @@ mod tests {
         let subscriber = tracing_subscriber::registry().with(lines.clone());
         tracing::subscriber::with_default(subscriber, || {
             let _ = ApiError::from(domain::Error::SearchTermBlank).into_response();
+            let _ = ApiError::from(domain::Error::DatabaseUnavailable).into_response();
         });
         assert_eq!(
             *lines.0.lock().unwrap(),
-            ["WARN message=request rejected error.code=\"search_term_blank\" http.status=422"]
+            [
+                "WARN message=request rejected error.code=\"search_term_blank\" http.status=422",
+                "WARN message=request failed error.code=\"database_unavailable\" http.status=503"
+            ]
         );
     }
 }

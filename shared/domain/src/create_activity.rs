@@ -2,10 +2,13 @@
 
 use serde::Deserialize;
 use time::OffsetDateTime;
+use tracing::{field::Empty, Instrument};
 use uuid::Uuid;
 
+use crate::read;
+use crate::store::{NewActivity, Store};
 use crate::validate::{self, ACTIVITY_MAX_CHARS};
-use crate::{mock, Activity, Error, Handle, Result, Ttl};
+use crate::{Activity, Handle, Result, Ttl};
 
 /// The body of `POST /api/activities`.
 ///
@@ -20,16 +23,22 @@ pub struct CreateActivity {
     pub ttl: Option<String>,
 }
 
-/// Creates `user_handle`'s new activity at `now`, expiring at `now + ttl`.
+/// Creates and stores `user_handle`'s new activity at `now`, expiring at `now + ttl`.
 ///
 /// Checks, in order: the message (`message_blank`, `message_exceed_max_chars`), the ttl
 /// (`ttl_blank`, `ttl_invalid`), all 422, then that the author exists (`user_not_found`,
-/// 404). The activity gets a fresh id and is not stored (the data is mock).
+/// 404). The activity gets a fresh id. A failing store answers `database_unavailable`
+/// (503) or `database_error` (500).
 ///
 /// Traced as a span `new-activity` (Honeycomb: `create-activity-new-activity`) with
 /// `app.user_handle`, `app.message_length` (characters), `app.ttl`, `app.activity_uuid`
 /// (or `app.error_code`), and one `CreateActivity` event. The text itself is not traced.
-pub fn create_activity(input: CreateActivity, user_handle: &Handle, now: OffsetDateTime) -> Result<Activity> {
+pub async fn create_activity(
+    store: &dyn Store,
+    input: CreateActivity,
+    user_handle: &Handle,
+    now: OffsetDateTime,
+) -> Result<Activity> {
     let span = tracing::info_span!(
         "new-activity",
         otel.name = "create-activity-new-activity",
@@ -37,12 +46,13 @@ pub fn create_activity(input: CreateActivity, user_handle: &Handle, now: OffsetD
         app.message_length = input.message.as_deref().map(|m| m.chars().count()),
         app.ttl = input.ttl.as_deref(),
         app.now = %now,
-        app.activity_uuid = tracing::field::Empty,
-        app.error_code = tracing::field::Empty,
+        app.activity_uuid = Empty,
+        app.error_code = Empty,
     );
-    let _entered = span.enter();
-    let result = create(input, user_handle, now);
-    match &result {
+    let result = create(store, input, user_handle, now)
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| match &result {
         Ok(activity) => {
             span.record("app.activity_uuid", tracing::field::display(activity.uuid));
             tracing::info!(activity_uuid = %activity.uuid, "CreateActivity");
@@ -51,30 +61,46 @@ pub fn create_activity(input: CreateActivity, user_handle: &Handle, now: OffsetD
             span.record("app.error_code", error.code());
             tracing::info!(error_code = error.code(), "CreateActivity");
         }
-    }
+    });
     result
 }
 
-fn create(input: CreateActivity, user_handle: &Handle, now: OffsetDateTime) -> Result<Activity> {
+async fn create(
+    store: &dyn Store,
+    input: CreateActivity,
+    user_handle: &Handle,
+    now: OffsetDateTime,
+) -> Result<Activity> {
     let message = validate::message(input.message, ACTIVITY_MAX_CHARS)?;
     let ttl = Ttl::parse(input.ttl.as_deref().unwrap_or_default())?;
-    let user =
-        mock::user(user_handle.as_str()).ok_or_else(|| Error::UserNotFound(user_handle.to_string()))?;
-    Ok(mock::activity(
-        Uuid::new_v4(),
-        user,
-        &message,
-        now,
-        now + ttl.duration(),
-    ))
+    let user = read::user(store, user_handle).await?;
+    let activity = NewActivity {
+        uuid: Uuid::new_v4(),
+        user_uuid: user.uuid,
+        message,
+        created_at: now,
+        expires_at: now + ttl.duration(),
+        reply_to_activity_uuid: None,
+    };
+    Ok(store.insert_activity(&activity).await?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{block_on, Error, MemoryStore};
     use time::Duration;
 
     const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+    fn create_activity(input: CreateActivity, user_handle: &Handle, now: OffsetDateTime) -> Result<Activity> {
+        block_on(super::create_activity(
+            &MemoryStore::seeded(now),
+            input,
+            user_handle,
+            now,
+        ))
+    }
 
     fn input(message: &str, ttl: &str) -> CreateActivity {
         CreateActivity {
@@ -113,6 +139,20 @@ mod tests {
             let activity = create_activity(input("hi", ttl.as_str()), &andrew(), NOW).unwrap();
             assert_eq!(activity.expires_at, NOW + ttl.duration());
         }
+    }
+
+    #[test]
+    fn stores_it() {
+        let store = MemoryStore::seeded(NOW);
+        let activity = block_on(super::create_activity(
+            &store,
+            input("Rust is fun!", "1-day"),
+            &andrew(),
+            NOW,
+        ))
+        .unwrap();
+        let home = block_on(store.home_feed(crate::seed::ANDREW, NOW)).unwrap();
+        assert_eq!(home[0], activity);
     }
 
     #[test]

@@ -2,10 +2,13 @@
 
 use serde::Deserialize;
 use time::OffsetDateTime;
+use tracing::{field::Empty, Instrument};
 use uuid::Uuid;
 
+use crate::read;
+use crate::store::{NewMessage, Store};
 use crate::validate::{self, is_blank, MESSAGE_MAX_CHARS};
-use crate::{mock, Error, Handle, Message, Result};
+use crate::{Error, Handle, Message, Result};
 
 /// The body of `POST /api/messages`.
 ///
@@ -19,18 +22,20 @@ pub struct CreateMessage {
     pub user_receiver_handle: Option<String>,
 }
 
-/// Sends `user_sender_handle`'s message at `now`.
+/// Sends (stores) `user_sender_handle`'s message at `now`, in the conversation of sender
+/// and receiver (made on the first message).
 ///
 /// Checks, in order: the message (`message_blank`, `message_exceed_max_chars`), the
 /// receiver (`user_receiver_handle_blank`, `user_receiver_handle_invalid`), all 422, then
-/// that sender and receiver exist (`user_not_found`, 404). The message gets a fresh id and
-/// is not stored (the data is mock).
+/// that sender and receiver exist (`user_not_found`, 404). The message gets a fresh id. A
+/// failing store answers `database_unavailable` (503) or `database_error` (500).
 ///
 /// Traced as a span `new-message` (Honeycomb: `create-message-new-message`) with
 /// `app.user_sender_handle`, `app.user_receiver_handle`, `app.message_length`
 /// (characters), `app.message_uuid` (or `app.error_code`), and one `CreateMessage` event.
 /// The text itself is not traced.
-pub fn create_message(
+pub async fn create_message(
+    store: &dyn Store,
     input: CreateMessage,
     user_sender_handle: &Handle,
     now: OffsetDateTime,
@@ -42,12 +47,13 @@ pub fn create_message(
         app.user_receiver_handle = input.user_receiver_handle.as_deref(),
         app.message_length = input.message.as_deref().map(|m| m.chars().count()),
         app.now = %now,
-        app.message_uuid = tracing::field::Empty,
-        app.error_code = tracing::field::Empty,
+        app.message_uuid = Empty,
+        app.error_code = Empty,
     );
-    let _entered = span.enter();
-    let result = create(input, user_sender_handle, now);
-    match &result {
+    let result = create(store, input, user_sender_handle, now)
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| match &result {
         Ok(message) => {
             span.record("app.message_uuid", tracing::field::display(message.uuid));
             tracing::info!(message_uuid = %message.uuid, "CreateMessage");
@@ -56,28 +62,53 @@ pub fn create_message(
             span.record("app.error_code", error.code());
             tracing::info!(error_code = error.code(), "CreateMessage");
         }
-    }
+    });
     result
 }
 
-fn create(input: CreateMessage, user_sender_handle: &Handle, now: OffsetDateTime) -> Result<Message> {
+async fn create(
+    store: &dyn Store,
+    input: CreateMessage,
+    user_sender_handle: &Handle,
+    now: OffsetDateTime,
+) -> Result<Message> {
     let message = validate::message(input.message, MESSAGE_MAX_CHARS)?;
     let receiver = input
         .user_receiver_handle
         .filter(|h| !is_blank(h))
         .ok_or(Error::UserReceiverHandleBlank)?;
     let receiver = Handle::parse(&receiver).map_err(|_| Error::UserReceiverHandleInvalid(receiver))?;
-    let not_found = |handle: &Handle| Error::UserNotFound(handle.to_string());
-    let sender = mock::user(user_sender_handle.as_str()).ok_or_else(|| not_found(user_sender_handle))?;
-    mock::user(receiver.as_str()).ok_or_else(|| not_found(&receiver))?;
-    Ok(mock::message(Uuid::new_v4(), sender, &message, now))
+    let sender = read::user(store, user_sender_handle).await?;
+    let receiver = read::user(store, &receiver).await?;
+    let message = NewMessage {
+        uuid: Uuid::new_v4(),
+        sender_uuid: sender.uuid,
+        receiver_uuid: receiver.uuid,
+        message,
+        created_at: now,
+    };
+    Ok(store.insert_message(&message).await?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{block_on, messages, MemoryStore};
 
     const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+    fn create_message(
+        input: CreateMessage,
+        user_sender_handle: &Handle,
+        now: OffsetDateTime,
+    ) -> Result<Message> {
+        block_on(super::create_message(
+            &MemoryStore::seeded(now),
+            input,
+            user_sender_handle,
+            now,
+        ))
+    }
 
     fn input(message: &str, receiver: &str) -> CreateMessage {
         CreateMessage {
@@ -103,6 +134,20 @@ mod tests {
             assert_eq!(message.message, "Qapla'!");
             assert_eq!(message.created_at, NOW);
         }
+    }
+
+    #[test]
+    fn appears_in_the_conversation() {
+        let store = MemoryStore::seeded(NOW);
+        let message = block_on(super::create_message(
+            &store,
+            input("Qapla'!", "garek"),
+            &andrew(),
+            NOW,
+        ))
+        .unwrap();
+        let conversation = block_on(messages(&store, &andrew(), "@garek")).unwrap();
+        assert_eq!(conversation, [message]);
     }
 
     #[test]

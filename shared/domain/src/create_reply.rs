@@ -2,10 +2,13 @@
 
 use serde::Deserialize;
 use time::OffsetDateTime;
+use tracing::{field::Empty, Instrument};
 use uuid::Uuid;
 
+use crate::read;
+use crate::store::{NewActivity, Store};
 use crate::validate::{self, REPLY_MAX_CHARS};
-use crate::{mock, Error, Handle, Reply, Result};
+use crate::{Error, Handle, Reply, Result};
 
 /// The body of `POST /api/activities/{uuid}/reply`.
 ///
@@ -17,18 +20,21 @@ pub struct CreateReply {
     pub message: Option<String>,
 }
 
-/// Creates `user_handle`'s reply, at `now`, to the activity (post or reply) `activity_uuid`.
+/// Creates and stores `user_handle`'s reply, at `now`, to the activity (post or reply)
+/// `activity_uuid`.
 ///
 /// Checks, in order: the path's id (`uuid_invalid`), the message (`message_blank`,
 /// `message_exceed_max_chars`), all 422, then that the author (`user_not_found`) and the
-/// activity (`activity_not_found`) exist, 404. The reply gets a fresh id, expires with
-/// the activity it replies to, and is not stored (the data is mock).
+/// activity (`activity_not_found`) exist, 404. The reply gets a fresh id and expires with
+/// the activity it replies to. A failing store answers `database_unavailable` (503) or
+/// `database_error` (500).
 ///
 /// Traced as a span `new-reply` (Honeycomb: `create-reply-new-reply`) with
 /// `app.activity_uuid`, `app.user_handle`, `app.message_length` (characters),
 /// `app.reply_uuid` (or `app.error_code`), and one `CreateReply` event. The text itself is
 /// not traced.
-pub fn create_reply(
+pub async fn create_reply(
+    store: &dyn Store,
     activity_uuid: &str,
     input: CreateReply,
     user_handle: &Handle,
@@ -41,12 +47,13 @@ pub fn create_reply(
         app.user_handle = user_handle.as_str(),
         app.message_length = input.message.as_deref().map(|m| m.chars().count()),
         app.now = %now,
-        app.reply_uuid = tracing::field::Empty,
-        app.error_code = tracing::field::Empty,
+        app.reply_uuid = Empty,
+        app.error_code = Empty,
     );
-    let _entered = span.enter();
-    let result = create(activity_uuid, input, user_handle, now);
-    match &result {
+    let result = create(store, activity_uuid, input, user_handle, now)
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| match &result {
         Ok(reply) => {
             span.record("app.reply_uuid", tracing::field::display(reply.activity.uuid));
             tracing::info!(
@@ -59,11 +66,12 @@ pub fn create_reply(
             span.record("app.error_code", error.code());
             tracing::info!(error_code = error.code(), "CreateReply");
         }
-    }
+    });
     result
 }
 
-fn create(
+async fn create(
+    store: &dyn Store,
     activity_uuid: &str,
     input: CreateReply,
     user_handle: &Handle,
@@ -71,11 +79,21 @@ fn create(
 ) -> Result<Reply> {
     let activity_uuid = validate::activity_uuid(activity_uuid)?;
     let message = validate::message(input.message, REPLY_MAX_CHARS)?;
-    let user =
-        mock::user(user_handle.as_str()).ok_or_else(|| Error::UserNotFound(user_handle.to_string()))?;
-    let parent = mock::find_activity(activity_uuid, now).ok_or(Error::ActivityNotFound(activity_uuid))?;
+    let user = read::user(store, user_handle).await?;
+    let parent = store
+        .activity(activity_uuid)
+        .await?
+        .ok_or(Error::ActivityNotFound(activity_uuid))?;
+    let reply = NewActivity {
+        uuid: Uuid::new_v4(),
+        user_uuid: user.uuid,
+        message,
+        created_at: now,
+        expires_at: parent.expires_at,
+        reply_to_activity_uuid: Some(parent.uuid),
+    };
     Ok(Reply {
-        activity: mock::activity(Uuid::new_v4(), user, &message, now, parent.expires_at),
+        activity: store.insert_activity(&reply).await?,
         reply_to_activity_uuid: parent.uuid,
     })
 }
@@ -83,9 +101,25 @@ fn create(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{block_on, show_activity, MemoryStore};
 
     const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
     const GAREK_POST: &str = "248959df-3079-4947-b847-9e0892d1bab4";
+
+    fn create_reply(
+        activity_uuid: &str,
+        input: CreateReply,
+        user_handle: &Handle,
+        now: OffsetDateTime,
+    ) -> Result<Reply> {
+        block_on(super::create_reply(
+            &MemoryStore::seeded(now),
+            activity_uuid,
+            input,
+            user_handle,
+            now,
+        ))
+    }
 
     fn input(message: &str) -> CreateReply {
         CreateReply {
@@ -114,8 +148,35 @@ mod tests {
         );
         assert_eq!(activity.message, "Tailor? Spy.");
         assert_eq!(activity.created_at, NOW);
-        let garek_post = mock::find_activity(GAREK_POST.parse().unwrap(), NOW).unwrap();
+        let store = MemoryStore::seeded(NOW);
+        let garek_post = block_on(show_activity(&store, GAREK_POST)).unwrap();
         assert_eq!(activity.expires_at, garek_post.expires_at);
+    }
+
+    #[test]
+    fn appears_in_the_activitys_replies() {
+        let store = MemoryStore::seeded(NOW);
+        let reply = block_on(super::create_reply(
+            &store,
+            GAREK_POST,
+            input("Spy."),
+            &worf(),
+            NOW,
+        ))
+        .unwrap();
+        let garek_post = block_on(show_activity(&store, GAREK_POST)).unwrap();
+        assert_eq!(garek_post.replies, std::slice::from_ref(&reply.activity));
+        assert_eq!(garek_post.replies_count, 1);
+        // Replies to replies work too.
+        let again = block_on(super::create_reply(
+            &store,
+            &reply.activity.uuid.to_string(),
+            input("Tailor."),
+            &Handle::demo_user(),
+            NOW,
+        ))
+        .unwrap();
+        assert_eq!(again.reply_to_activity_uuid, reply.activity.uuid);
     }
 
     #[test]

@@ -1,14 +1,18 @@
 //! The errors Cruddur's services answer with, each with a stable machine code.
 //!
-//! Every variant is either a validation error (the request is well-formed JSON but its
-//! values are wrong: HTTP 422) or a missing resource (HTTP 404). The code
-//! ([`Error::code`]) is the string the Cruddur backend puts in its `errors` list, so
-//! front ends can match on it; the `Display` text is for people and logs.
+//! Most variants are a validation error (the request is well-formed JSON but its values
+//! are wrong: HTTP 422) or a missing resource (HTTP 404); the last two are the store
+//! failing (HTTP 503 when the database is unavailable, 500 when it answers with an
+//! error). The code ([`Error::code`]) is the string the Cruddur backend puts in its
+//! `errors` list, so front ends can match on it; the `Display` text is for people and
+//! logs, and never carries the database's own words (those are traced where they happen).
 //!
 //! A body that is not JSON at all is the caller's concern (the function crate), not a
 //! domain error.
 
 use uuid::Uuid;
+
+use crate::store::StoreError;
 
 /// Result of a Cruddur service.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -57,15 +61,35 @@ pub enum Error {
     /// No user has this handle (`user_not_found`).
     #[error("user @{0} not found")]
     UserNotFound(String),
+    /// The database cannot be reached or used now; retrying later may work (`database_unavailable`).
+    #[error("the database is unavailable: try again later")]
+    DatabaseUnavailable,
+    /// The database answered with an error (`database_error`).
+    #[error("the database failed to answer")]
+    DatabaseError,
 }
 
-/// The two families of [`Error`], which decide the HTTP status.
+impl From<StoreError> for Error {
+    /// [`Error::DatabaseUnavailable`] or [`Error::DatabaseError`], without the store's details.
+    fn from(error: StoreError) -> Error {
+        match error {
+            StoreError::Unavailable(_) => Error::DatabaseUnavailable,
+            StoreError::Query(_) => Error::DatabaseError,
+        }
+    }
+}
+
+/// The families of [`Error`], which decide the HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     /// The request's values are wrong: 422 Unprocessable Content.
     Validation,
     /// What the request names does not exist: 404 Not Found.
     NotFound,
+    /// The store is unavailable: 503 Service Unavailable.
+    Unavailable,
+    /// The store failed: 500 Internal Server Error.
+    Internal,
 }
 
 impl Error {
@@ -84,13 +108,17 @@ impl Error {
             Error::UserReceiverHandleInvalid(_) => "user_receiver_handle_invalid",
             Error::ActivityNotFound(_) => "activity_not_found",
             Error::UserNotFound(_) => "user_not_found",
+            Error::DatabaseUnavailable => "database_unavailable",
+            Error::DatabaseError => "database_error",
         }
     }
 
-    /// Whether this is a validation error or a missing resource.
+    /// Whether this is a validation error, a missing resource or a store failure.
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::ActivityNotFound(_) | Error::UserNotFound(_) => ErrorKind::NotFound,
+            Error::DatabaseUnavailable => ErrorKind::Unavailable,
+            Error::DatabaseError => ErrorKind::Internal,
             Error::MessageBlank
             | Error::MessageExceedMaxChars { .. }
             | Error::TtlBlank
@@ -104,11 +132,14 @@ impl Error {
         }
     }
 
-    /// The HTTP status to answer with: 422 for validation errors, 404 for missing resources.
+    /// The HTTP status to answer with: 422 for validation errors, 404 for missing resources,
+    /// 503 for an unavailable store and 500 for a failed one.
     pub fn status(&self) -> u16 {
         match self.kind() {
             ErrorKind::Validation => 422,
             ErrorKind::NotFound => 404,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Internal => 500,
         }
     }
 }
@@ -134,6 +165,8 @@ mod tests {
             Error::UserReceiverHandleInvalid("a-b".into()),
             Error::ActivityNotFound(Uuid::nil()),
             Error::UserNotFound("nobody".into()),
+            Error::DatabaseUnavailable,
+            Error::DatabaseError,
         ]
     }
 
@@ -155,17 +188,20 @@ mod tests {
                 "user_receiver_handle_invalid",
                 "activity_not_found",
                 "user_not_found",
+                "database_unavailable",
+                "database_error",
             ]
         );
     }
 
     #[test]
-    fn not_found_is_404_and_the_rest_422() {
+    fn not_found_is_404_store_failures_5xx_and_the_rest_422() {
         for error in all() {
-            let expected = if error.code().ends_with("_not_found") {
-                404
-            } else {
-                422
+            let expected = match error.code() {
+                "database_unavailable" => 503,
+                "database_error" => 500,
+                code if code.ends_with("_not_found") => 404,
+                _ => 422,
             };
             assert_eq!(error.status(), expected, "{}", error.code());
         }
@@ -185,5 +221,14 @@ mod tests {
             Error::UserNotFound("worf".into()).to_string(),
             "user @worf not found"
         );
+    }
+
+    #[test]
+    fn store_errors_keep_their_details_out() {
+        let error = Error::from(StoreError::Unavailable("connection refused to 10.0.0.1".into()));
+        assert_eq!((error.code(), error.status()), ("database_unavailable", 503));
+        assert!(!error.to_string().contains("10.0.0.1"));
+        let error = Error::from(StoreError::Query("relation does not exist".into()));
+        assert_eq!((error.code(), error.status()), ("database_error", 500));
     }
 }

@@ -1,36 +1,72 @@
 //! The home feed (`GET /api/activities/home`).
 
 use time::OffsetDateTime;
+use tracing::{field::Empty, Instrument};
 
-use crate::{mock, Activity};
+use crate::read::{self, data_span};
+use crate::{Activity, Handle, Result, Store};
 
-/// Returns the home feed as of `now`: the seed app's three mock activities.
+/// Returns `viewer`'s home feed as of `now`: their unexpired posts and those of the users
+/// they follow, newest first, each with its replies. With the seed data and the demo
+/// user, the seed app's three activities.
 ///
-/// The work is traced as the seed traced it: an X-Ray subsegment `mock-data`
-/// (the span's name) that Honeycomb shows as `home-activities-mock-data`
-/// (`otel.name`), with the attributes `app.now` and `app.result_length`.
-pub fn home_activities(now: OffsetDateTime) -> Vec<Activity> {
-    let span = tracing::info_span!(
-        "mock-data",
-        otel.name = "home-activities-mock-data",
+/// Fails with `user_not_found` (404) when no user has the viewer's handle, and with
+/// `database_unavailable` (503) or `database_error` (500) when the store fails.
+///
+/// The work is traced as the seed traced it: an X-Ray subsegment `mock-data` (the span's
+/// name; `db-data` when a database answers) that Honeycomb shows as
+/// `home-activities-mock-data` (`otel.name`), with the attributes `app.now` and
+/// `app.result_length` (or `app.error_code`).
+pub async fn home_activities(
+    store: &dyn Store,
+    viewer: &Handle,
+    now: OffsetDateTime,
+) -> Result<Vec<Activity>> {
+    let span = data_span!(
+        store,
+        "home-activities",
         app.now = %now,
-        app.result_length = tracing::field::Empty,
+        app.result_length = Empty,
+        app.error_code = Empty,
     );
-    let _entered = span.enter();
-    let results = mock::home_activities(now);
-    span.record("app.result_length", results.len());
-    tracing::info!(result_length = results.len(), "HomeActivities");
-    results
+    let result = feed(store, viewer, now).instrument(span.clone()).await;
+    span.in_scope(|| match &result {
+        Ok(results) => {
+            span.record("app.result_length", results.len());
+            tracing::info!(result_length = results.len(), "HomeActivities");
+        }
+        Err(error) => {
+            span.record("app.error_code", error.code());
+            tracing::info!(error_code = error.code(), "HomeActivities");
+        }
+    });
+    result
+}
+
+async fn feed(store: &dyn Store, viewer: &Handle, now: OffsetDateTime) -> Result<Vec<Activity>> {
+    let viewer = read::user(store, viewer).await?;
+    let posts = store.home_feed(viewer.uuid, now).await?;
+    read::with_replies(store, posts).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{block_on, MemoryStore};
+
+    fn home(now: OffsetDateTime) -> Vec<Activity> {
+        block_on(home_activities(
+            &MemoryStore::seeded(now),
+            &Handle::demo_user(),
+            now,
+        ))
+        .unwrap()
+    }
 
     #[test]
     fn three_mock_activities_relative_to_now() {
         let now = OffsetDateTime::now_utc();
-        let feed = home_activities(now);
+        let feed = home(now);
         let messages: Vec<_> = feed.iter().map(|a| a.message.as_str()).collect();
         assert_eq!(
             messages,
@@ -45,9 +81,17 @@ mod tests {
     }
 
     #[test]
+    fn unknown_viewer_is_user_not_found() {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let nobody = Handle::parse("nobody").unwrap();
+        let error = block_on(home_activities(&MemoryStore::seeded(now), &nobody, now)).unwrap_err();
+        assert_eq!((error.code(), error.status()), ("user_not_found", 404));
+    }
+
+    #[test]
     fn json_shape_is_the_cruddur_one() {
         let now = time::macros::datetime!(2023-02-20 12:00 UTC);
-        let json = serde_json::to_value(&home_activities(now)[0]).unwrap();
+        let json = serde_json::to_value(&home(now)[0]).unwrap();
         assert_eq!(
             json,
             serde_json::json!({

@@ -1,40 +1,61 @@
 //! The signed-in user's conversations (`GET /api/message_groups`).
 
-use time::OffsetDateTime;
+use tracing::{field::Empty, Instrument};
 
-use crate::{mock, MessageGroup};
+use crate::read::{self, data_span};
+use crate::{Handle, MessageGroup, Result, Store};
 
-/// Returns the signed-in user's message groups as of `now`: the Cruddur backend's mock
-/// conversations with Andrew Brown and Worf, each showing its latest message.
+/// Returns `viewer`'s conversations, each showing the other party and its latest message,
+/// latest first. With the seed data and the demo user, the Cruddur backend's mock
+/// conversations with Andrew Brown and Worf.
 ///
-/// Traced as a span `mock-data` (Honeycomb: `message-groups-mock-data`) with `app.now`
-/// and `app.result_length`, and one `MessageGroups` event.
-pub fn message_groups(now: OffsetDateTime) -> Vec<MessageGroup> {
-    let span = tracing::info_span!(
-        "mock-data",
-        otel.name = "message-groups-mock-data",
-        app.now = %now,
-        app.result_length = tracing::field::Empty,
+/// Fails with `user_not_found` (404) when no user has the viewer's handle, and with
+/// `database_unavailable` (503) or `database_error` (500) when the store fails.
+///
+/// Traced as a span `mock-data` (`db-data` with a database; Honeycomb:
+/// `message-groups-mock-data`) with `app.result_length` (or `app.error_code`), and one
+/// `MessageGroups` event.
+pub async fn message_groups(store: &dyn Store, viewer: &Handle) -> Result<Vec<MessageGroup>> {
+    let span = data_span!(
+        store,
+        "message-groups",
+        app.result_length = Empty,
+        app.error_code = Empty,
     );
-    let _entered = span.enter();
-    let results: Vec<_> = mock::conversations(now)
-        .iter()
-        .map(mock::Conversation::group)
-        .collect();
-    span.record("app.result_length", results.len());
-    tracing::info!(result_length = results.len(), "MessageGroups");
-    results
+    let result = groups(store, viewer).instrument(span.clone()).await;
+    span.in_scope(|| match &result {
+        Ok(results) => {
+            span.record("app.result_length", results.len());
+            tracing::info!(result_length = results.len(), "MessageGroups");
+        }
+        Err(error) => {
+            span.record("app.error_code", error.code());
+            tracing::info!(error_code = error.code(), "MessageGroups");
+        }
+    });
+    result
+}
+
+async fn groups(store: &dyn Store, viewer: &Handle) -> Result<Vec<MessageGroup>> {
+    let viewer = read::user(store, viewer).await?;
+    Ok(store.message_groups(viewer.uuid).await?)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use time::OffsetDateTime;
 
-    const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+    use super::*;
+    use crate::{block_on, MemoryStore};
+
+    fn groups(now: OffsetDateTime) -> Vec<MessageGroup> {
+        block_on(message_groups(&MemoryStore::seeded(now), &Handle::demo_user())).unwrap()
+    }
 
     #[test]
     fn the_cruddur_groups_with_their_latest_message() {
-        let groups = message_groups(NOW);
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let groups = groups(now);
         let summary: Vec<_> = groups
             .iter()
             .map(|g| {
@@ -63,13 +84,13 @@ mod tests {
                 ),
             ]
         );
-        assert!(groups.iter().all(|g| g.created_at < NOW));
+        assert!(groups.iter().all(|g| g.created_at < now));
     }
 
     #[test]
     fn json_shape_is_the_cruddur_one() {
         let now = time::macros::datetime!(2023-02-20 12:00 UTC);
-        let json = serde_json::to_value(&message_groups(now)[1]).unwrap();
+        let json = serde_json::to_value(&groups(now)[1]).unwrap();
         assert_eq!(
             json,
             serde_json::json!({

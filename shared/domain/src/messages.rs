@@ -1,30 +1,31 @@
 //! One conversation (`GET /api/messages/@{handle}`).
 
-use time::OffsetDateTime;
+use tracing::{field::Empty, Instrument};
 
-use crate::{mock, Error, Handle, Message, Result};
+use crate::read::{self, data_span};
+use crate::{Handle, Message, Result, Store};
 
-/// Returns the signed-in user's conversation with `handle` as of `now`, oldest first.
+/// Returns `viewer`'s conversation with `handle`, oldest first.
 ///
 /// `handle` is the path parameter, with or without its `@`; it is matched ignoring
 /// ASCII case. Fails with `handle_blank` or `handle_invalid` (422) when it is not a
-/// handle and `user_not_found` (404) when no user has it; a known user with no
-/// conversation gets an empty list.
+/// handle and `user_not_found` (404) when no user has it (or the viewer's); a known user
+/// with no conversation gets an empty list. A failing store answers
+/// `database_unavailable` (503) or `database_error` (500).
 ///
-/// Traced as a span `mock-data` (Honeycomb: `messages-mock-data`) with `app.handle`,
-/// `app.now`, `app.result_length` (or `app.error_code`), and one `Messages` event.
-pub fn messages(handle: &str, now: OffsetDateTime) -> Result<Vec<Message>> {
-    let span = tracing::info_span!(
-        "mock-data",
-        otel.name = "messages-mock-data",
+/// Traced as a span `mock-data` (`db-data` with a database; Honeycomb:
+/// `messages-mock-data`) with `app.handle`, `app.result_length` (or `app.error_code`),
+/// and one `Messages` event.
+pub async fn messages(store: &dyn Store, viewer: &Handle, handle: &str) -> Result<Vec<Message>> {
+    let span = data_span!(
+        store,
+        "messages",
         app.handle = handle,
-        app.now = %now,
-        app.result_length = tracing::field::Empty,
-        app.error_code = tracing::field::Empty,
+        app.result_length = Empty,
+        app.error_code = Empty,
     );
-    let _entered = span.enter();
-    let result = find(handle, now);
-    match &result {
+    let result = find(store, viewer, handle).instrument(span.clone()).await;
+    span.in_scope(|| match &result {
         Ok(results) => {
             span.record("app.result_length", results.len());
             tracing::info!(result_length = results.len(), "Messages");
@@ -33,26 +34,32 @@ pub fn messages(handle: &str, now: OffsetDateTime) -> Result<Vec<Message>> {
             span.record("app.error_code", error.code());
             tracing::info!(error_code = error.code(), "Messages");
         }
-    }
+    });
     result
 }
 
-fn find(handle: &str, now: OffsetDateTime) -> Result<Vec<Message>> {
+async fn find(store: &dyn Store, viewer: &Handle, handle: &str) -> Result<Vec<Message>> {
     let handle = Handle::parse(handle)?;
-    let user = mock::user(handle.as_str()).ok_or_else(|| Error::UserNotFound(handle.to_string()))?;
-    Ok(mock::conversation(user.handle, now)
-        .map(|c| c.messages)
-        .unwrap_or_default())
+    let other = read::user(store, &handle).await?;
+    let viewer = read::user(store, viewer).await?;
+    Ok(store.messages(viewer.uuid, other.uuid).await?)
 }
 
 #[cfg(test)]
 mod tests {
+    use time::OffsetDateTime;
+
     use super::*;
+    use crate::{block_on, MemoryStore};
 
     const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
 
+    fn conversation(handle: &str) -> Result<Vec<Message>> {
+        block_on(messages(&MemoryStore::seeded(NOW), &Handle::demo_user(), handle))
+    }
+
     fn texts(handle: &str) -> Vec<String> {
-        messages(handle, NOW)
+        conversation(handle)
             .unwrap()
             .into_iter()
             .map(|m| m.message)
@@ -63,7 +70,7 @@ mod tests {
     fn the_conversation_oldest_first() {
         assert_eq!(texts("andrewbrown"), ["Cloud is fun!", "This platform is great!"]);
         assert_eq!(texts("@Worf"), ["Cloud is fun!"]);
-        let conversation = messages("andrewbrown", NOW).unwrap();
+        let conversation = conversation("andrewbrown").unwrap();
         assert!(conversation[0].created_at < conversation[1].created_at);
         assert_eq!(conversation[0].display_name, "Andrew Brown");
     }
@@ -75,9 +82,9 @@ mod tests {
 
     #[test]
     fn handle_errors() {
-        assert_eq!(messages("", NOW).unwrap_err().code(), "handle_blank");
-        assert_eq!(messages("@worf!", NOW).unwrap_err().code(), "handle_invalid");
-        let error = messages("@nobody", NOW).unwrap_err();
+        assert_eq!(conversation("").unwrap_err().code(), "handle_blank");
+        assert_eq!(conversation("@worf!").unwrap_err().code(), "handle_invalid");
+        let error = conversation("@nobody").unwrap_err();
         assert_eq!((error.code(), error.status()), ("user_not_found", 404));
     }
 }

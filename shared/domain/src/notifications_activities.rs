@@ -1,38 +1,76 @@
 //! The notifications feed (`GET /api/activities/notifications`).
 
 use time::OffsetDateTime;
+use tracing::{field::Empty, Instrument};
 
-use crate::{mock, Activity};
+use crate::read::{self, data_span};
+use crate::{Activity, Handle, Result, Store};
 
-/// Returns the notifications feed as of `now`: the Cruddur backend's mock activity by coco.
+/// Returns `viewer`'s notifications as of `now`: the unexpired posts that notify them,
+/// newest first, with their replies. With the seed data and the demo user, the Cruddur
+/// backend's mock activity by coco.
 ///
-/// Traced as a span `mock-data` (Honeycomb: `notifications-activities-mock-data`) with
-/// `app.now` and `app.result_length`, and one `NotificationsActivities` event.
-pub fn notifications_activities(now: OffsetDateTime) -> Vec<Activity> {
-    let span = tracing::info_span!(
-        "mock-data",
-        otel.name = "notifications-activities-mock-data",
+/// Fails with `user_not_found` (404) when no user has the viewer's handle, and with
+/// `database_unavailable` (503) or `database_error` (500) when the store fails.
+///
+/// Traced as a span `mock-data` (`db-data` with a database; Honeycomb:
+/// `notifications-activities-mock-data`) with `app.now` and `app.result_length` (or
+/// `app.error_code`), and one `NotificationsActivities` event.
+pub async fn notifications_activities(
+    store: &dyn Store,
+    viewer: &Handle,
+    now: OffsetDateTime,
+) -> Result<Vec<Activity>> {
+    let span = data_span!(
+        store,
+        "notifications-activities",
         app.now = %now,
-        app.result_length = tracing::field::Empty,
+        app.result_length = Empty,
+        app.error_code = Empty,
     );
-    let _entered = span.enter();
-    let results = mock::notifications_activities(now);
-    span.record("app.result_length", results.len());
-    tracing::info!(result_length = results.len(), "NotificationsActivities");
-    results
+    let result = feed(store, viewer, now).instrument(span.clone()).await;
+    span.in_scope(|| match &result {
+        Ok(results) => {
+            span.record("app.result_length", results.len());
+            tracing::info!(result_length = results.len(), "NotificationsActivities");
+        }
+        Err(error) => {
+            span.record("app.error_code", error.code());
+            tracing::info!(error_code = error.code(), "NotificationsActivities");
+        }
+    });
+    result
+}
+
+async fn feed(store: &dyn Store, viewer: &Handle, now: OffsetDateTime) -> Result<Vec<Activity>> {
+    let viewer = read::user(store, viewer).await?;
+    let posts = store.notifications_feed(viewer.uuid, now).await?;
+    read::with_replies(store, posts).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{block_on, MemoryStore};
 
     #[test]
     fn coco_is_a_white_unicorn() {
         let now = OffsetDateTime::UNIX_EPOCH;
-        let feed = notifications_activities(now);
+        let store = MemoryStore::seeded(now);
+        let feed = block_on(notifications_activities(&store, &Handle::demo_user(), now)).unwrap();
         assert_eq!(feed.len(), 1);
         assert_eq!(feed[0].handle, "coco");
         assert_eq!(feed[0].message, "I am white unicorn");
         assert!(feed[0].created_at < now && feed[0].expires_at > now);
+    }
+
+    #[test]
+    fn other_users_have_none() {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let store = MemoryStore::seeded(now);
+        let worf = Handle::parse("worf").unwrap();
+        assert!(block_on(notifications_activities(&store, &worf, now))
+            .unwrap()
+            .is_empty());
     }
 }

@@ -1,32 +1,39 @@
 //! Activity search (`GET /api/activities/search?term=`).
 
 use time::OffsetDateTime;
+use tracing::{field::Empty, Instrument};
 
+use crate::read::{self, data_span};
 use crate::validate::is_blank;
-use crate::{mock, Activity, Error, Result};
+use crate::{Activity, Error, Result, Store};
 
-/// Returns the posts whose message, handle or display name contains `term`, ignoring case.
+/// Returns the unexpired posts whose message, handle or display name contains `term`,
+/// ignoring case, newest first, each with its replies.
 ///
 /// `term` is the query parameter (`None` when absent); surrounding whitespace is
 /// ignored. Fails with `search_term_blank` (422) when it is absent, empty or only
-/// whitespace. No match is an empty list, not an error.
+/// whitespace. No match is an empty list, not an error. A failing store answers
+/// `database_unavailable` (503) or `database_error` (500).
 ///
-/// Traced as a span `mock-data` (Honeycomb: `search-activities-mock-data`) with
-/// `app.term`, `app.now`, `app.result_length` (or `app.error_code`), and one
-/// `SearchActivities` event.
-pub fn search_activities(term: Option<&str>, now: OffsetDateTime) -> Result<Vec<Activity>> {
+/// Traced as a span `mock-data` (`db-data` with a database; Honeycomb:
+/// `search-activities-mock-data`) with `app.term`, `app.now`, `app.result_length` (or
+/// `app.error_code`), and one `SearchActivities` event.
+pub async fn search_activities(
+    store: &dyn Store,
+    term: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Vec<Activity>> {
     let term = term.map(str::trim);
-    let span = tracing::info_span!(
-        "mock-data",
-        otel.name = "search-activities-mock-data",
+    let span = data_span!(
+        store,
+        "search-activities",
         app.term = term,
         app.now = %now,
-        app.result_length = tracing::field::Empty,
-        app.error_code = tracing::field::Empty,
+        app.result_length = Empty,
+        app.error_code = Empty,
     );
-    let _entered = span.enter();
-    let result = search(term, now);
-    match &result {
+    let result = search(store, term, now).instrument(span.clone()).await;
+    span.in_scope(|| match &result {
         Ok(results) => {
             span.record("app.result_length", results.len());
             tracing::info!(result_length = results.len(), "SearchActivities");
@@ -35,32 +42,29 @@ pub fn search_activities(term: Option<&str>, now: OffsetDateTime) -> Result<Vec<
             span.record("app.error_code", error.code());
             tracing::info!(error_code = error.code(), "SearchActivities");
         }
-    }
+    });
     result
 }
 
-fn search(term: Option<&str>, now: OffsetDateTime) -> Result<Vec<Activity>> {
-    let term = term
-        .filter(|t| !is_blank(t))
-        .ok_or(Error::SearchTermBlank)?
-        .to_lowercase();
-    let mut activities = mock::activities(now);
-    activities.retain(|activity| {
-        [&activity.message, &activity.handle, &activity.display_name]
-            .iter()
-            .any(|text| text.to_lowercase().contains(&term))
-    });
-    Ok(activities)
+async fn search(store: &dyn Store, term: Option<&str>, now: OffsetDateTime) -> Result<Vec<Activity>> {
+    let term = term.filter(|t| !is_blank(t)).ok_or(Error::SearchTermBlank)?;
+    let posts = store.search_posts(term, now).await?;
+    read::with_replies(store, posts).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{block_on, MemoryStore};
 
     const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
 
+    fn search(term: Option<&str>) -> Result<Vec<Activity>> {
+        block_on(search_activities(&MemoryStore::seeded(NOW), term, NOW))
+    }
+
     fn messages(term: &str) -> Vec<String> {
-        search_activities(Some(term), NOW)
+        search(Some(term))
             .unwrap()
             .into_iter()
             .map(|a| a.message)
@@ -90,12 +94,13 @@ mod tests {
     #[test]
     fn no_match_is_empty() {
         assert!(messages("kubernetes").is_empty());
+        assert!(messages("%").is_empty());
     }
 
     #[test]
     fn blank_term_is_search_term_blank() {
         for term in [None, Some(""), Some("   ")] {
-            let error = search_activities(term, NOW).unwrap_err();
+            let error = search(term).unwrap_err();
             assert_eq!(error, Error::SearchTermBlank);
             assert_eq!((error.code(), error.status()), ("search_term_blank", 422));
         }

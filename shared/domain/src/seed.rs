@@ -1,276 +1,286 @@
-//! The one mock data source every service reads: users, activities and conversations.
+//! The seed data: the mock users, activities and conversations of the Cruddur backend.
 //!
-//! Times are relative to the `now` the caller passes, so every call (and every test)
-//! sees the same picture. Nothing here is mutable: services that "create" something
-//! build it and hand it back without storing it, as the seed's mock services did.
+//! [`MemoryStore`](crate::MemoryStore) starts from it, and the `store` crate's `cruddur-db
+//! seed` loads the same data into PostgreSQL, so both stores tell the same story. Times are
+//! relative to the `now` the caller passes.
+//!
+//! The signed-in (demo) user, andrewbrown, follows worf and garek, so their posts and his
+//! own make the home feed (the seed app's three activities, Worf's reply under Andrew's
+//! post); coco's post is in his notifications. Feeds list the newest stored first, so the
+//! activities are stored in reverse feed order.
 
 use time::{Duration, OffsetDateTime};
 use uuid::{uuid, Uuid};
 
-use crate::{Activity, Message, MessageGroup};
+use crate::store::{NewActivity, NewMessage, User};
 
-/// A mock user.
-pub(crate) struct User {
-    /// Handle, without the `@`.
-    pub(crate) handle: &'static str,
-    /// Display name.
-    pub(crate) display_name: &'static str,
+/// andrewbrown's id.
+pub const ANDREW: Uuid = uuid!("5b6b9f5e-9b0c-4b57-9a39-4c5d0f0b8a01");
+/// worf's id.
+pub const WORF: Uuid = uuid!("5b6b9f5e-9b0c-4b57-9a39-4c5d0f0b8a02");
+/// garek's id.
+pub const GAREK: Uuid = uuid!("5b6b9f5e-9b0c-4b57-9a39-4c5d0f0b8a03");
+/// coco's id.
+pub const COCO: Uuid = uuid!("5b6b9f5e-9b0c-4b57-9a39-4c5d0f0b8a04");
+
+/// Andrew Brown's "Cloud is fun!".
+pub const ANDREW_POST: Uuid = uuid!("68f126b0-1ceb-4a33-88be-d90fa7109eee");
+/// Worf's reply to it, "This post has no honor!".
+pub const WORF_REPLY: Uuid = uuid!("26e12864-1c26-5c3a-9658-97a10f8fea67");
+/// Worf's "I am out of prune juice".
+pub const WORF_POST: Uuid = uuid!("66e12864-8c26-4c3a-9658-95a10f8fea67");
+/// Garek's "My dear doctor, I am just simple tailor".
+pub const GAREK_POST: Uuid = uuid!("248959df-3079-4947-b847-9e0892d1bab4");
+/// Coco's "I am white unicorn".
+pub const COCO_POST: Uuid = uuid!("c0c0a11e-6e1f-4b7a-9a3d-5e2f8c1d4b90");
+
+/// The conversation andrewbrown keeps with himself.
+pub const ANDREW_GROUP: Uuid = uuid!("24b95582-9e7b-4e0a-9ad1-639773ab7552");
+/// The conversation of andrewbrown and worf.
+pub const WORF_GROUP: Uuid = uuid!("417c360e-c4e6-4fce-873b-d2d71469b4ac");
+
+/// Everything a fresh store holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seed {
+    /// Every user.
+    pub users: Vec<User>,
+    /// Every activity, in the order to store them (replies after what they reply to).
+    pub activities: Vec<SeedActivity>,
+    /// Who follows whom.
+    pub follows: Vec<Follow>,
+    /// Which posts notify whom.
+    pub notifications: Vec<Notification>,
+    /// Every conversation.
+    pub message_groups: Vec<SeedMessageGroup>,
+    /// Every message, oldest first.
+    pub messages: Vec<NewMessage>,
 }
 
-const ANDREW: User = User {
-    handle: "andrewbrown",
-    display_name: "Andrew Brown",
-};
-const WORF: User = User {
-    handle: "worf",
-    display_name: "Worf",
-};
-const GAREK: User = User {
-    handle: "garek",
-    display_name: "Garek",
-};
-const COCO: User = User {
-    handle: "coco",
-    display_name: "Coco",
-};
-
-/// Every mock user.
-static USERS: [User; 4] = [ANDREW, WORF, GAREK, COCO];
-
-/// The user with this handle (without `@`), ignoring ASCII case.
-pub(crate) fn user(handle: &str) -> Option<&'static User> {
-    USERS.iter().find(|user| user.handle.eq_ignore_ascii_case(handle))
+/// A seeded activity: a new activity that already has likes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedActivity {
+    /// The activity.
+    pub activity: NewActivity,
+    /// Its likes.
+    pub likes_count: u32,
 }
 
-pub(crate) const ANDREW_POST: Uuid = uuid!("68f126b0-1ceb-4a33-88be-d90fa7109eee");
-pub(crate) const WORF_REPLY: Uuid = uuid!("26e12864-1c26-5c3a-9658-97a10f8fea67");
-pub(crate) const WORF_POST: Uuid = uuid!("66e12864-8c26-4c3a-9658-95a10f8fea67");
-pub(crate) const GAREK_POST: Uuid = uuid!("248959df-3079-4947-b847-9e0892d1bab4");
-pub(crate) const COCO_POST: Uuid = uuid!("c0c0a11e-6e1f-4b7a-9a3d-5e2f8c1d4b90");
+/// `follower` sees `followee`'s posts in their home feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Follow {
+    /// Who follows.
+    pub follower_uuid: Uuid,
+    /// Who is followed.
+    pub followee_uuid: Uuid,
+}
 
-/// A fresh activity with no likes, replies or reposts.
-pub(crate) fn activity(
+/// A post in a user's notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notification {
+    /// Who is notified.
+    pub user_uuid: Uuid,
+    /// The post.
+    pub activity_uuid: Uuid,
+}
+
+/// A conversation of two users (the same one twice for notes to self).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeedMessageGroup {
+    /// Its id.
+    pub uuid: Uuid,
+    /// Its two members.
+    pub user_uuids: [Uuid; 2],
+}
+
+fn user(uuid: Uuid, handle: &str, display_name: &str) -> User {
+    User {
+        uuid,
+        handle: handle.to_owned(),
+        display_name: display_name.to_owned(),
+    }
+}
+
+fn activity(
     uuid: Uuid,
-    user: &User,
+    user_uuid: Uuid,
     message: &str,
+    (created_at, expires_at): (OffsetDateTime, OffsetDateTime),
+    likes_count: u32,
+    reply_to_activity_uuid: Option<Uuid>,
+) -> SeedActivity {
+    SeedActivity {
+        activity: NewActivity {
+            uuid,
+            user_uuid,
+            message: message.to_owned(),
+            created_at,
+            expires_at,
+            reply_to_activity_uuid,
+        },
+        likes_count,
+    }
+}
+
+fn message(
+    uuid: Uuid,
+    (sender, receiver): (Uuid, Uuid),
+    text: &str,
     created_at: OffsetDateTime,
-    expires_at: OffsetDateTime,
-) -> Activity {
-    Activity {
+) -> NewMessage {
+    NewMessage {
         uuid,
-        handle: user.handle.to_owned(),
-        display_name: user.display_name.to_owned(),
-        message: message.to_owned(),
+        sender_uuid: sender,
+        receiver_uuid: receiver,
+        message: text.to_owned(),
         created_at,
-        expires_at,
-        likes_count: 0,
-        replies_count: 0,
-        reposts_count: 0,
-        replies: Vec::new(),
     }
 }
 
-/// The home feed: the seed app's three activities.
-pub(crate) fn home_activities(now: OffsetDateTime) -> Vec<Activity> {
-    let reply = activity(
-        WORF_REPLY,
-        &WORF,
-        "This post has no honor!",
-        now - Duration::days(2),
-        now + Duration::days(5),
-    );
-    vec![
-        Activity {
-            likes_count: 5,
-            replies_count: 1,
-            reposts_count: 0,
-            replies: vec![reply],
-            ..activity(
+/// The seed data as of `now`.
+pub fn seed(now: OffsetDateTime) -> Seed {
+    let days = Duration::days;
+    let hours = Duration::hours;
+    let minutes = Duration::minutes;
+    Seed {
+        users: vec![
+            user(ANDREW, "andrewbrown", "Andrew Brown"),
+            user(WORF, "worf", "Worf"),
+            user(GAREK, "garek", "Garek"),
+            user(COCO, "coco", "Coco"),
+        ],
+        activities: vec![
+            activity(
+                COCO_POST,
+                COCO,
+                "I am white unicorn",
+                (now - days(2), now + days(5)),
+                5,
+                None,
+            ),
+            activity(
+                GAREK_POST,
+                GAREK,
+                "My dear doctor, I am just simple tailor",
+                (now - hours(1), now + hours(12)),
+                0,
+                None,
+            ),
+            activity(
+                WORF_POST,
+                WORF,
+                "I am out of prune juice",
+                (now - days(7), now + days(9)),
+                0,
+                None,
+            ),
+            activity(
                 ANDREW_POST,
-                &ANDREW,
+                ANDREW,
                 "Cloud is fun!",
-                now - Duration::days(2),
-                now + Duration::days(5),
-            )
-        },
-        activity(
-            WORF_POST,
-            &WORF,
-            "I am out of prune juice",
-            now - Duration::days(7),
-            now + Duration::days(9),
-        ),
-        activity(
-            GAREK_POST,
-            &GAREK,
-            "My dear doctor, I am just simple tailor",
-            now - Duration::hours(1),
-            now + Duration::hours(12),
-        ),
-    ]
-}
-
-/// The notifications feed: the Cruddur backend's activity by coco.
-pub(crate) fn notifications_activities(now: OffsetDateTime) -> Vec<Activity> {
-    vec![Activity {
-        likes_count: 5,
-        ..activity(
-            COCO_POST,
-            &COCO,
-            "I am white unicorn",
-            now - Duration::days(2),
-            now + Duration::days(5),
-        )
-    }]
-}
-
-/// Every top-level activity (posts, not replies): the home feed, then notifications.
-pub(crate) fn activities(now: OffsetDateTime) -> Vec<Activity> {
-    let mut all = home_activities(now);
-    all.extend(notifications_activities(now));
-    all
-}
-
-/// The activity (post or reply, at any depth) with this id.
-pub(crate) fn find_activity(uuid: Uuid, now: OffsetDateTime) -> Option<Activity> {
-    fn find(activities: Vec<Activity>, uuid: Uuid) -> Option<Activity> {
-        let mut pending = activities;
-        while let Some(mut activity) = pending.pop() {
-            if activity.uuid == uuid {
-                return Some(activity);
-            }
-            pending.append(&mut activity.replies);
-        }
-        None
-    }
-    find(activities(now), uuid)
-}
-
-/// One of the signed-in user's conversations.
-pub(crate) struct Conversation {
-    /// Id of the message group.
-    pub(crate) uuid: Uuid,
-    /// The other party.
-    pub(crate) with: &'static User,
-    /// Its messages, oldest first (never empty).
-    pub(crate) messages: Vec<Message>,
-}
-
-impl Conversation {
-    /// The conversation as the inbox lists it: the other party and the latest message.
-    pub(crate) fn group(&self) -> MessageGroup {
-        let latest = self.messages.last().expect("a mock conversation has messages");
-        MessageGroup {
-            uuid: self.uuid,
-            display_name: self.with.display_name.to_owned(),
-            handle: self.with.handle.to_owned(),
-            message: latest.message.clone(),
-            created_at: latest.created_at,
-        }
-    }
-}
-
-/// A message by `user`.
-pub(crate) fn message(uuid: Uuid, user: &User, message: &str, created_at: OffsetDateTime) -> Message {
-    Message {
-        uuid,
-        display_name: user.display_name.to_owned(),
-        handle: user.handle.to_owned(),
-        message: message.to_owned(),
-        created_at,
-    }
-}
-
-/// The signed-in user's conversations, as the Cruddur backend's message groups list them.
-pub(crate) fn conversations(now: OffsetDateTime) -> Vec<Conversation> {
-    vec![
-        Conversation {
-            uuid: uuid!("24b95582-9e7b-4e0a-9ad1-639773ab7552"),
-            with: &ANDREW,
-            messages: vec![
-                message(
-                    uuid!("4e81c06a-db0f-4281-b4cc-98208537772a"),
-                    &ANDREW,
-                    "Cloud is fun!",
-                    now - Duration::minutes(30),
-                ),
-                message(
-                    uuid!("b1f3c0de-5a1e-4c2b-9d7e-3f0a6c8e2d41"),
-                    &ANDREW,
-                    "This platform is great!",
-                    now - Duration::minutes(10),
-                ),
-            ],
-        },
-        Conversation {
-            uuid: uuid!("417c360e-c4e6-4fce-873b-d2d71469b4ac"),
-            with: &WORF,
-            messages: vec![message(
+                (now - days(2), now + days(5)),
+                5,
+                None,
+            ),
+            activity(
+                WORF_REPLY,
+                WORF,
+                "This post has no honor!",
+                (now - days(2), now + days(5)),
+                0,
+                Some(ANDREW_POST),
+            ),
+        ],
+        follows: vec![
+            Follow {
+                follower_uuid: ANDREW,
+                followee_uuid: WORF,
+            },
+            Follow {
+                follower_uuid: ANDREW,
+                followee_uuid: GAREK,
+            },
+        ],
+        notifications: vec![Notification {
+            user_uuid: ANDREW,
+            activity_uuid: COCO_POST,
+        }],
+        message_groups: vec![
+            SeedMessageGroup {
+                uuid: ANDREW_GROUP,
+                user_uuids: [ANDREW, ANDREW],
+            },
+            SeedMessageGroup {
+                uuid: WORF_GROUP,
+                user_uuids: [ANDREW, WORF],
+            },
+        ],
+        messages: vec![
+            message(
                 uuid!("9d6c4a2e-7b3f-4e1a-8c5d-0f2e6b4a8c17"),
-                &WORF,
+                (WORF, ANDREW),
                 "Cloud is fun!",
-                now - Duration::hours(1),
-            )],
-        },
-    ]
-}
-
-/// The signed-in user's conversation with this handle (without `@`), ignoring ASCII case.
-pub(crate) fn conversation(handle: &str, now: OffsetDateTime) -> Option<Conversation> {
-    conversations(now)
-        .into_iter()
-        .find(|conversation| conversation.with.handle.eq_ignore_ascii_case(handle))
+                now - hours(1),
+            ),
+            message(
+                uuid!("4e81c06a-db0f-4281-b4cc-98208537772a"),
+                (ANDREW, ANDREW),
+                "Cloud is fun!",
+                now - minutes(30),
+            ),
+            message(
+                uuid!("b1f3c0de-5a1e-4c2b-9d7e-3f0a6c8e2d41"),
+                (ANDREW, ANDREW),
+                "This platform is great!",
+                now - minutes(10),
+            ),
+        ],
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     #[test]
     fn ids_are_unique() {
-        let now = OffsetDateTime::UNIX_EPOCH;
-        let mut ids: Vec<Uuid> = activities(now)
-            .iter()
-            .flat_map(|a| std::iter::once(a.uuid).chain(a.replies.iter().map(|r| r.uuid)))
+        let seed = seed(OffsetDateTime::UNIX_EPOCH);
+        let ids: Vec<Uuid> = (seed.users.iter().map(|u| u.uuid))
+            .chain(seed.activities.iter().map(|a| a.activity.uuid))
+            .chain(seed.message_groups.iter().map(|g| g.uuid))
+            .chain(seed.messages.iter().map(|m| m.uuid))
             .collect();
-        for conversation in conversations(now) {
-            ids.push(conversation.uuid);
-            ids.extend(conversation.messages.iter().map(|m| m.uuid));
-        }
-        let count = ids.len();
-        ids.sort();
-        ids.dedup();
-        assert_eq!(ids.len(), count);
+        assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), ids.len());
     }
 
     #[test]
-    fn every_author_is_a_user() {
-        let now = OffsetDateTime::UNIX_EPOCH;
-        for activity in activities(now) {
-            let user = user(&activity.handle).expect("author is a mock user");
-            assert_eq!(user.display_name, activity.display_name);
+    fn references_point_at_seeded_rows() {
+        let seed = seed(OffsetDateTime::UNIX_EPOCH);
+        let users: BTreeSet<Uuid> = seed.users.iter().map(|u| u.uuid).collect();
+        let mut stored = BTreeSet::new();
+        for SeedActivity { activity, .. } in &seed.activities {
+            assert!(users.contains(&activity.user_uuid));
+            if let Some(parent) = activity.reply_to_activity_uuid {
+                assert!(stored.contains(&parent), "a reply is stored after its parent");
+            }
+            stored.insert(activity.uuid);
         }
-        for conversation in conversations(now) {
-            assert!(user(conversation.with.handle).is_some());
-            assert!(conversation.messages.iter().all(|m| user(&m.handle).is_some()));
+        for follow in &seed.follows {
+            assert!(users.contains(&follow.follower_uuid) && users.contains(&follow.followee_uuid));
         }
-    }
-
-    #[test]
-    fn finds_posts_and_replies() {
-        let now = OffsetDateTime::UNIX_EPOCH;
-        for id in [ANDREW_POST, WORF_REPLY, WORF_POST, GAREK_POST, COCO_POST] {
-            assert_eq!(find_activity(id, now).map(|a| a.uuid), Some(id));
+        for notification in &seed.notifications {
+            assert!(users.contains(&notification.user_uuid) && stored.contains(&notification.activity_uuid));
         }
-        assert_eq!(find_activity(Uuid::nil(), now), None);
-    }
-
-    #[test]
-    fn users_and_conversations_ignore_case() {
-        assert_eq!(user("AndrewBrown").map(|u| u.handle), Some("andrewbrown"));
-        assert!(user("nobody").is_none());
-        let now = OffsetDateTime::UNIX_EPOCH;
-        assert_eq!(conversation("WORF", now).map(|c| c.with.handle), Some("worf"));
-        assert!(conversation("garek", now).is_none());
+        for message in &seed.messages {
+            assert!(users.contains(&message.sender_uuid) && users.contains(&message.receiver_uuid));
+            let pair = |[a, b]: [Uuid; 2]| (a.min(b), a.max(b));
+            let members = pair([message.sender_uuid, message.receiver_uuid]);
+            assert!(seed.message_groups.iter().any(|g| pair(g.user_uuids) == members));
+        }
+        assert!(seed
+            .messages
+            .windows(2)
+            .all(|w| w[0].created_at <= w[1].created_at));
     }
 }

@@ -1,31 +1,34 @@
 //! One user's activities (`GET /api/activities/@{handle}`).
 
 use time::OffsetDateTime;
+use tracing::{field::Empty, Instrument};
 
-use crate::{mock, Activity, Error, Handle, Result};
+use crate::read::{self, data_span};
+use crate::{Activity, Handle, Result, Store};
 
-/// Returns the posts (not replies) by `handle` as of `now`, in the mock data's order.
+/// Returns the unexpired posts (not replies) by `handle` as of `now`, newest first, each
+/// with its replies.
 ///
 /// `handle` is the path parameter, with or without its `@`; it is matched ignoring
 /// ASCII case. Fails with `handle_blank` or `handle_invalid` (422) when it is not a
 /// handle, and `user_not_found` (404) when no user has it; a known user with no posts
-/// gets an empty list.
+/// gets an empty list. A failing store answers `database_unavailable` (503) or
+/// `database_error` (500).
 ///
-/// Traced as a span `mock-data` (Honeycomb: `user-activities-mock-data`) with
-/// `app.handle`, `app.now`, `app.result_length` (or `app.error_code`), and one
-/// `UserActivities` event.
-pub fn user_activities(handle: &str, now: OffsetDateTime) -> Result<Vec<Activity>> {
-    let span = tracing::info_span!(
-        "mock-data",
-        otel.name = "user-activities-mock-data",
+/// Traced as a span `mock-data` (`db-data` with a database; Honeycomb:
+/// `user-activities-mock-data`) with `app.handle`, `app.now`, `app.result_length` (or
+/// `app.error_code`), and one `UserActivities` event.
+pub async fn user_activities(store: &dyn Store, handle: &str, now: OffsetDateTime) -> Result<Vec<Activity>> {
+    let span = data_span!(
+        store,
+        "user-activities",
         app.handle = handle,
         app.now = %now,
-        app.result_length = tracing::field::Empty,
-        app.error_code = tracing::field::Empty,
+        app.result_length = Empty,
+        app.error_code = Empty,
     );
-    let _entered = span.enter();
-    let result = find(handle, now);
-    match &result {
+    let result = find(store, handle, now).instrument(span.clone()).await;
+    span.in_scope(|| match &result {
         Ok(results) => {
             span.record("app.result_length", results.len());
             tracing::info!(result_length = results.len(), "UserActivities");
@@ -34,26 +37,30 @@ pub fn user_activities(handle: &str, now: OffsetDateTime) -> Result<Vec<Activity
             span.record("app.error_code", error.code());
             tracing::info!(error_code = error.code(), "UserActivities");
         }
-    }
+    });
     result
 }
 
-fn find(handle: &str, now: OffsetDateTime) -> Result<Vec<Activity>> {
+async fn find(store: &dyn Store, handle: &str, now: OffsetDateTime) -> Result<Vec<Activity>> {
     let handle = Handle::parse(handle)?;
-    let user = mock::user(handle.as_str()).ok_or_else(|| Error::UserNotFound(handle.to_string()))?;
-    let mut activities = mock::activities(now);
-    activities.retain(|activity| activity.handle == user.handle);
-    Ok(activities)
+    let user = read::user(store, &handle).await?;
+    let posts = store.user_posts(user.uuid, now).await?;
+    read::with_replies(store, posts).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{block_on, Error, MemoryStore};
 
     const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
 
+    fn activities(handle: &str) -> Result<Vec<Activity>> {
+        block_on(user_activities(&MemoryStore::seeded(NOW), handle, NOW))
+    }
+
     fn messages(handle: &str) -> Vec<String> {
-        user_activities(handle, NOW)
+        activities(handle)
             .unwrap()
             .into_iter()
             .map(|a| a.message)
@@ -69,18 +76,15 @@ mod tests {
 
     #[test]
     fn posts_keep_their_replies() {
-        let activities = user_activities("andrewbrown", NOW).unwrap();
+        let activities = activities("andrewbrown").unwrap();
         assert_eq!(activities[0].replies[0].handle, "worf");
     }
 
     #[test]
     fn handle_errors() {
-        assert_eq!(user_activities("@", NOW).unwrap_err().code(), "handle_blank");
-        assert_eq!(
-            user_activities("not a handle", NOW).unwrap_err().code(),
-            "handle_invalid"
-        );
-        let error = user_activities("@nobody", NOW).unwrap_err();
+        assert_eq!(activities("@").unwrap_err().code(), "handle_blank");
+        assert_eq!(activities("not a handle").unwrap_err().code(), "handle_invalid");
+        let error = activities("@nobody").unwrap_err();
         assert_eq!(error, Error::UserNotFound("nobody".into()));
         assert_eq!((error.code(), error.status()), ("user_not_found", 404));
     }

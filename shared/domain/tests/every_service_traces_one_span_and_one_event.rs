@@ -1,6 +1,8 @@
 //! Every service traces its work as one span (named for X-Ray, `otel.name` for Honeycomb,
 //! `app.*` attributes) and one info event named after the service, and never traces the
-//! text users write.
+//! text users write. With the memory store (which does no I/O and so traces no query) the
+//! read spans are `mock-data`, as the seed traced them; with a database they are `db-data`,
+//! and a store failure is the span's `app.error_code`.
 //!
 //! The recorder is installed as the global default before any service runs: scoped
 //! subscribers (`with_default`) race with callsite interest caching when tests run in
@@ -12,6 +14,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
 
+use async_trait::async_trait;
+use domain::store::{NewActivity, NewMessage, StoreResult};
 use domain::*;
 use time::OffsetDateTime;
 use tracing::field::{Field, Visit};
@@ -21,9 +25,17 @@ use tracing::{Event, Level, Metadata, Subscriber};
 const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
 const GAREK_POST: &str = "248959df-3079-4947-b847-9e0892d1bab4";
 
+fn store() -> MemoryStore {
+    MemoryStore::seeded(NOW)
+}
+
+fn demo() -> Handle {
+    Handle::demo_user()
+}
+
 #[test]
 fn home_activities_as_the_seed_traced_it() {
-    let (_, recorded) = record(|| home_activities(NOW));
+    let (_, recorded) = record(home_activities(&store(), &demo(), NOW));
     let span = recorded.span();
     assert_eq!(span.name, "mock-data");
     assert_eq!(span.field("otel.name"), "home-activities-mock-data");
@@ -37,7 +49,7 @@ fn home_activities_as_the_seed_traced_it() {
 
 #[test]
 fn notifications_activities() {
-    let (_, recorded) = record(|| domain::notifications_activities(NOW));
+    let (_, recorded) = record(domain::notifications_activities(&store(), &demo(), NOW));
     let span = recorded.span();
     assert_eq!(span.name, "mock-data");
     assert_eq!(span.field("otel.name"), "notifications-activities-mock-data");
@@ -50,7 +62,7 @@ fn notifications_activities() {
 
 #[test]
 fn user_activities() {
-    let (_, recorded) = record(|| domain::user_activities("@worf", NOW));
+    let (_, recorded) = record(domain::user_activities(&store(), "@worf", NOW));
     let span = recorded.span();
     assert_eq!(span.name, "mock-data");
     assert_eq!(span.field("otel.name"), "user-activities-mock-data");
@@ -60,7 +72,7 @@ fn user_activities() {
     assert_eq!(recorded.event().field("message"), "UserActivities");
     assert_eq!(recorded.event().field("result_length"), "1");
 
-    let (_, recorded) = record(|| domain::user_activities("nobody", NOW));
+    let (_, recorded) = record(domain::user_activities(&store(), "nobody", NOW));
     assert_eq!(recorded.span().field("app.error_code"), "user_not_found");
     assert!(!recorded.span().fields.contains_key("app.result_length"));
     assert_eq!(recorded.event().level, Level::INFO);
@@ -70,7 +82,7 @@ fn user_activities() {
 
 #[test]
 fn search_activities() {
-    let (_, recorded) = record(|| domain::search_activities(Some(" Cloud "), NOW));
+    let (_, recorded) = record(domain::search_activities(&store(), Some(" Cloud "), NOW));
     let span = recorded.span();
     assert_eq!(span.name, "mock-data");
     assert_eq!(span.field("otel.name"), "search-activities-mock-data");
@@ -80,7 +92,7 @@ fn search_activities() {
     assert_eq!(event.field("message"), "SearchActivities");
     assert_eq!(event.field("result_length"), "1");
 
-    let (_, recorded) = record(|| domain::search_activities(None, NOW));
+    let (_, recorded) = record(domain::search_activities(&store(), None, NOW));
     assert!(!recorded.span().fields.contains_key("app.term"));
     assert_eq!(recorded.span().field("app.error_code"), "search_term_blank");
     assert_eq!(recorded.event().field("error_code"), "search_term_blank");
@@ -93,8 +105,12 @@ fn create_activity_without_the_text() {
         message: Some(message.into()),
         ttl: Some(ttl.into()),
     };
-    let (activity, recorded) =
-        record(|| domain::create_activity(input("Rust is fun!", "1-hour"), &andrew, NOW));
+    let (activity, recorded) = record(domain::create_activity(
+        &store(),
+        input("Rust is fun!", "1-hour"),
+        &andrew,
+        NOW,
+    ));
     let span = recorded.span();
     assert_eq!(span.name, "new-activity");
     assert_eq!(span.field("otel.name"), "create-activity-new-activity");
@@ -108,14 +124,19 @@ fn create_activity_without_the_text() {
     assert_eq!(event.field("activity_uuid"), uuid);
     assert!(!recorded.mentions("Rust"));
 
-    let (_, recorded) = record(|| domain::create_activity(input("hi", "forever"), &andrew, NOW));
+    let (_, recorded) = record(domain::create_activity(
+        &store(),
+        input("hi", "forever"),
+        &andrew,
+        NOW,
+    ));
     assert_eq!(recorded.span().field("app.error_code"), "ttl_invalid");
     assert_eq!(recorded.event().field("error_code"), "ttl_invalid");
 }
 
 #[test]
 fn show_activity() {
-    let (_, recorded) = record(|| domain::show_activity(GAREK_POST, NOW));
+    let (_, recorded) = record(domain::show_activity(&store(), GAREK_POST));
     let span = recorded.span();
     assert_eq!(span.name, "mock-data");
     assert_eq!(span.field("otel.name"), "show-activity-mock-data");
@@ -123,7 +144,7 @@ fn show_activity() {
     assert_eq!(recorded.event().field("message"), "ShowActivity");
     assert_eq!(recorded.event().field("activity_uuid"), GAREK_POST);
 
-    let (_, recorded) = record(|| domain::show_activity("nope", NOW));
+    let (_, recorded) = record(domain::show_activity(&store(), "nope"));
     assert_eq!(recorded.span().field("app.error_code"), "uuid_invalid");
     assert_eq!(recorded.event().field("error_code"), "uuid_invalid");
 }
@@ -134,7 +155,13 @@ fn create_reply_without_the_text() {
     let input = |message: &str| CreateReply {
         message: Some(message.into()),
     };
-    let (reply, recorded) = record(|| domain::create_reply(GAREK_POST, input("Tailor? Spy."), &worf, NOW));
+    let (reply, recorded) = record(domain::create_reply(
+        &store(),
+        GAREK_POST,
+        input("Tailor? Spy."),
+        &worf,
+        NOW,
+    ));
     let span = recorded.span();
     assert_eq!(span.name, "new-reply");
     assert_eq!(span.field("otel.name"), "create-reply-new-reply");
@@ -149,14 +176,14 @@ fn create_reply_without_the_text() {
     assert_eq!(event.field("activity_uuid"), GAREK_POST);
     assert!(!recorded.mentions("Spy"));
 
-    let (_, recorded) = record(|| domain::create_reply(GAREK_POST, input(""), &worf, NOW));
+    let (_, recorded) = record(domain::create_reply(&store(), GAREK_POST, input(""), &worf, NOW));
     assert_eq!(recorded.span().field("app.error_code"), "message_blank");
     assert_eq!(recorded.event().field("error_code"), "message_blank");
 }
 
 #[test]
 fn message_groups() {
-    let (_, recorded) = record(|| domain::message_groups(NOW));
+    let (_, recorded) = record(domain::message_groups(&store(), &demo()));
     let span = recorded.span();
     assert_eq!(span.name, "mock-data");
     assert_eq!(span.field("otel.name"), "message-groups-mock-data");
@@ -168,7 +195,7 @@ fn message_groups() {
 
 #[test]
 fn messages() {
-    let (_, recorded) = record(|| domain::messages("@andrewbrown", NOW));
+    let (_, recorded) = record(domain::messages(&store(), &demo(), "@andrewbrown"));
     let span = recorded.span();
     assert_eq!(span.name, "mock-data");
     assert_eq!(span.field("otel.name"), "messages-mock-data");
@@ -177,7 +204,7 @@ fn messages() {
     assert_eq!(recorded.event().field("message"), "Messages");
     assert!(!recorded.mentions("platform"));
 
-    let (_, recorded) = record(|| domain::messages("@", NOW));
+    let (_, recorded) = record(domain::messages(&store(), &demo(), "@"));
     assert_eq!(recorded.span().field("app.error_code"), "handle_blank");
     assert_eq!(recorded.event().field("error_code"), "handle_blank");
 }
@@ -189,7 +216,12 @@ fn create_message_without_the_text() {
         message: Some(message.into()),
         user_receiver_handle: Some(receiver.into()),
     };
-    let (message, recorded) = record(|| domain::create_message(input("Qapla'!", "@worf"), &andrew, NOW));
+    let (message, recorded) = record(domain::create_message(
+        &store(),
+        input("Qapla'!", "@worf"),
+        &andrew,
+        NOW,
+    ));
     let span = recorded.span();
     assert_eq!(span.name, "new-message");
     assert_eq!(span.field("otel.name"), "create-message-new-message");
@@ -203,7 +235,7 @@ fn create_message_without_the_text() {
     assert_eq!(event.field("message_uuid"), uuid);
     assert!(!recorded.mentions("Qapla"));
 
-    let (_, recorded) = record(|| domain::create_message(input("hi", ""), &andrew, NOW));
+    let (_, recorded) = record(domain::create_message(&store(), input("hi", ""), &andrew, NOW));
     assert_eq!(
         recorded.span().field("app.error_code"),
         "user_receiver_handle_blank"
@@ -212,14 +244,88 @@ fn create_message_without_the_text() {
 }
 
 #[test]
+fn a_database_names_the_span_db_data_and_a_failure_its_error_code() {
+    let (result, recorded) = record(home_activities(&Down, &demo(), NOW));
+    assert_eq!(result.unwrap_err(), Error::DatabaseUnavailable);
+    let span = recorded.span();
+    assert_eq!(span.name, "db-data");
+    assert_eq!(span.field("otel.name"), "home-activities-db-data");
+    assert_eq!(span.field("app.error_code"), "database_unavailable");
+    assert_eq!(recorded.event().level, Level::INFO);
+    assert_eq!(recorded.event().field("error_code"), "database_unavailable");
+
+    let (result, recorded) = record(domain::messages(&Down, &demo(), "@worf"));
+    assert_eq!(result.unwrap_err().status(), 503);
+    assert_eq!(recorded.span().field("otel.name"), "messages-db-data");
+    assert!(!recorded.mentions("connection refused"));
+}
+
+#[test]
 fn health_check() {
-    let (_, recorded) = record(domain::health_check);
+    let (_, recorded) = record(async { domain::health_check() });
     let span = recorded.span();
     assert_eq!(span.name, "status");
     assert_eq!(span.field("otel.name"), "health-check-status");
     assert_eq!(span.field("app.success"), "true");
     assert_eq!(span.field("app.ver"), "1");
     assert_eq!(recorded.event().field("message"), "HealthCheck");
+}
+
+/* --- A DATABASE THAT IS DOWN --- */
+
+/// A store that is not in memory and never answers.
+#[derive(Debug)]
+struct Down;
+
+fn down<T>() -> StoreResult<T> {
+    Err(StoreError::Unavailable("connection refused".into()))
+}
+
+#[async_trait]
+impl Store for Down {
+    async fn user(&self, _: &str) -> StoreResult<Option<User>> {
+        down()
+    }
+    async fn home_feed(&self, _: uuid::Uuid, _: OffsetDateTime) -> StoreResult<Vec<Activity>> {
+        down()
+    }
+    async fn notifications_feed(&self, _: uuid::Uuid, _: OffsetDateTime) -> StoreResult<Vec<Activity>> {
+        down()
+    }
+    async fn user_posts(&self, _: uuid::Uuid, _: OffsetDateTime) -> StoreResult<Vec<Activity>> {
+        down()
+    }
+    async fn search_posts(&self, _: &str, _: OffsetDateTime) -> StoreResult<Vec<Activity>> {
+        down()
+    }
+    async fn activity(&self, _: uuid::Uuid) -> StoreResult<Option<Activity>> {
+        down()
+    }
+    async fn replies(&self, _: &[uuid::Uuid]) -> StoreResult<Vec<Reply>> {
+        down()
+    }
+    async fn insert_activity(&self, _: &NewActivity) -> StoreResult<Activity> {
+        down()
+    }
+    async fn message_groups(&self, _: uuid::Uuid) -> StoreResult<Vec<MessageGroup>> {
+        down()
+    }
+    async fn messages(&self, _: uuid::Uuid, _: uuid::Uuid) -> StoreResult<Vec<Message>> {
+        down()
+    }
+    async fn insert_message(&self, _: &NewMessage) -> StoreResult<Message> {
+        down()
+    }
+}
+
+/// Polls `future` once: the stores here never wait.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut future = std::pin::pin!(future);
+    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("these stores never wait"),
+    }
 }
 
 /* --- RECORDER --- */
@@ -355,8 +461,9 @@ impl Subscriber for Recorder {
     fn exit(&self, _: &Id) {}
 }
 
-/// Runs `f` and returns what it emitted on this thread.
-fn record<T>(f: impl FnOnce() -> T) -> (T, Recorded) {
+/// Runs `future` (which the memory store makes ready at once) and returns what it
+/// emitted on this thread.
+fn record<T>(future: impl std::future::Future<Output = T>) -> (T, Recorded) {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         tracing::subscriber::set_global_default(Recorder {
@@ -365,7 +472,7 @@ fn record<T>(f: impl FnOnce() -> T) -> (T, Recorded) {
         .expect("no other global subscriber in this test binary");
     });
     RECORDING.set(Some(Recorded::default()));
-    let value = f();
+    let value = block_on(future);
     let recorded = RECORDING.take().expect("recording");
     (value, recorded)
 }

@@ -76,9 +76,12 @@ impl Intercept for TracingInterceptor {
         "TracingInterceptor"
     }
 
-    fn read_before_execution(
+    // Not `read_before_execution`: a client interceptor runs that before the operation's
+    // config (its `Metadata`) is in the bag.
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let (service, operation) = cfg

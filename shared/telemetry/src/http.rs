@@ -76,9 +76,11 @@ where
 fn route(request: &Request) -> Option<String> {
     match request.request_context_ref()? {
         RequestContext::ApiGatewayV1(ctx) => ctx.resource_path.clone(),
+        // `$default` (function URLs, `cargo lambda watch`) names no route.
         RequestContext::ApiGatewayV2(ctx) => ctx
             .route_key
             .as_deref()
+            .filter(|key| *key != "$default")
             .map(|key| key.split_once(' ').map_or(key, |(_, path)| path).to_owned()),
         #[allow(unreachable_patterns)]
         _ => None,

@@ -94,7 +94,7 @@ where
 
 /// Our own transports' targets: never traced, logged from WARN only (tracing them
 /// would feed telemetry into itself).
-const QUIET_TARGETS: [&str; 8] = [
+const QUIET_TARGETS: &[&str] = &[
     "hyper",
     "hyper_util",
     "rustls",
@@ -103,6 +103,14 @@ const QUIET_TARGETS: [&str; 8] = [
     "lambda_runtime",
     "lambda_runtime_api_client",
     "lambda_extension",
+    // The AWS SDK's and the database driver's own spans: our client spans stand for them.
+    "aws_smithy",
+    "aws_sdk",
+    "aws_config",
+    "aws_runtime",
+    "aws_sigv4",
+    "aws_credential_types",
+    "tokio_postgres",
 ];
 
 /// Installed telemetry: the handle that builds the invocation layer.

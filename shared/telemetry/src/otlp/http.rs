@@ -37,7 +37,10 @@ impl HttpClient {
         Self::Tls(builder.build(connector))
     }
 
-    async fn request(&self, request: Request<WrittenBody>) -> Result<hyper::Response<hyper::body::Incoming>, String> {
+    async fn request(
+        &self,
+        request: Request<WrittenBody>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
         match self {
             Self::Plain(client) => client.request(request).await.map_err(|e| e.to_string()),
             Self::Tls(client) => client.request(request).await.map_err(|e| e.to_string()),
@@ -103,7 +106,11 @@ impl Exporter {
     pub fn encode(&self, spans: &[SpanRecord]) -> Bytes {
         let body = encode_request(spans, &self.resource, &self.function_name).encode_to_vec();
         match &self.gzip {
-            Some(gzip) => gzip.lock().unwrap_or_else(std::sync::PoisonError::into_inner).compress(&body).into(),
+            Some(gzip) => gzip
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .compress(&body)
+                .into(),
             None => body.into(),
         }
     }
@@ -129,11 +136,16 @@ impl Exporter {
         {
             request = request.header(name, value);
         }
-        let request = match request.body(WrittenBody { data: Some(body), written }) {
+        let request = match request.body(WrittenBody {
+            data: Some(body),
+            written,
+        }) {
             Ok(request) => request,
             Err(error) => return Outcome::GiveUp(format!("cannot build the request: {error}")),
         };
-        let client = self.client.get_or_init(|| HttpClient::for_endpoint(&self.endpoint));
+        let client = self
+            .client
+            .get_or_init(|| HttpClient::for_endpoint(&self.endpoint));
         let attempt = async {
             let response = client
                 .request(request)
@@ -198,7 +210,9 @@ struct Gzip {
 
 impl Gzip {
     fn new() -> Self {
-        Self { deflate: flate2::Compress::new(flate2::Compression::fast(), false) }
+        Self {
+            deflate: flate2::Compress::new(flate2::Compression::fast(), false),
+        }
     }
 
     fn compress(&mut self, data: &[u8]) -> Vec<u8> {
@@ -209,7 +223,9 @@ impl Gzip {
         loop {
             let consumed = self.deflate.total_in() as usize;
             out.reserve(1024);
-            let status = self.deflate.compress_vec(&data[consumed..], &mut out, flate2::FlushCompress::Finish);
+            let status =
+                self.deflate
+                    .compress_vec(&data[consumed..], &mut out, flate2::FlushCompress::Finish);
             match status {
                 Ok(flate2::Status::StreamEnd) => break,
                 Ok(_) => continue,
@@ -249,10 +265,16 @@ mod tests {
     #[test]
     fn gzip_round_trips_and_the_compressor_is_reusable() {
         let mut gzip = Gzip::new();
-        for text in [b"hello hello hello hello".to_vec(), vec![7u8; 100_000], Vec::new()] {
+        for text in [
+            b"hello hello hello hello".to_vec(),
+            vec![7u8; 100_000],
+            Vec::new(),
+        ] {
             let compressed = gzip.compress(&text);
             let mut decoded = Vec::new();
-            flate2::read::GzDecoder::new(&compressed[..]).read_to_end(&mut decoded).unwrap();
+            flate2::read::GzDecoder::new(&compressed[..])
+                .read_to_end(&mut decoded)
+                .unwrap();
             assert_eq!(decoded, text);
         }
     }

@@ -122,7 +122,10 @@ fn body(span: &SpanRecord, function_name: &str) -> Value {
     let is_client = span.str_field("otel.kind") == Some("client");
     let name = if span.is_invocation {
         function_name
-    } else if let Some(database) = span.str_field("db.namespace").filter(|_| span.field("db.system").is_some()) {
+    } else if let Some(database) = span
+        .str_field("db.namespace")
+        .filter(|_| span.field("db.system").is_some())
+    {
         database
     } else if is_aws_call {
         span.str_field("rpc.service").unwrap_or(span.name)
@@ -148,6 +151,8 @@ fn body(span: &SpanRecord, function_name: &str) -> Value {
             .iter()
             .any(|prefix| key.starts_with(prefix))
             || (is_aws_call && *key == "cloud.region")
+            // Already the `ColdStart` annotation.
+            || *key == "faas.coldstart"
         {
             continue;
         }
@@ -197,7 +202,10 @@ fn body(span: &SpanRecord, function_name: &str) -> Value {
         // A database query: X-Ray's `sql` block (no parameter values ever reach it).
         doc["namespace"] = json!("remote");
         let mut sql = json!({ "database_type": database_type });
-        if let Some(url) = span.str_field("db.connection_string").or_else(|| span.str_field("server.address")) {
+        if let Some(url) = span
+            .str_field("db.connection_string")
+            .or_else(|| span.str_field("server.address"))
+        {
             sql["url"] = json!(url);
         }
         if let Some(query) = span.str_field("db.query.text") {

@@ -1,0 +1,186 @@
+//! Calls a function makes: an HTTP call and an AWS SDK call (SSM, against moto)
+//! are child spans of the invocation (X-Ray `remote` and `aws` subsegments, OTel
+//! client spans), and carry the trace onward in `X-Amzn-Trace-Id` and
+//! `traceparent`. The Honeycomb key is read from SSM at init, as a traced call,
+//! sent as `x-honeycomb-team`, and never logged.
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use cruddur_tests::{
+    all_subsegments, events::rest_api_event, moto::MOTO_REGION, otel_trace_id_from_root, trace_header,
+    Behaviour, MotoServer, Stack, DEFAULT_TIMEOUT,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const HONEYCOMB_KEY: &str = "hcaik_s3cret_from_ssm";
+
+/// A downstream HTTP service that records the request heads it gets.
+async fn downstream() -> anyhow::Result<(String, Arc<Mutex<Vec<String>>>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/profile", listener.local_addr()?);
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 16 * 1024];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&head).to_ascii_lowercase());
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+            });
+        }
+    });
+    Ok((url, heads))
+}
+
+async fn put_parameters(moto: &MotoServer) -> anyhow::Result<()> {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let config = aws_sdk_ssm::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(MOTO_REGION))
+        .endpoint_url(moto.endpoint())
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .http_client(http)
+        .build();
+    let ssm = aws_sdk_ssm::Client::from_conf(config);
+    for (name, value) in [
+        ("/cruddur/honeycomb-api-key", HONEYCOMB_KEY),
+        ("/cruddur/example", "example"),
+    ] {
+        ssm.put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn downstream_calls_are_child_spans_that_carry_the_trace() -> anyhow::Result<()> {
+    let moto = MotoServer::start().await?;
+    put_parameters(&moto).await?;
+    let (url, heads) = downstream().await?;
+    let mut env: Vec<(String, String)> = moto.env();
+    env.push((
+        "HONEYCOMB_API_KEY_PARAMETER".into(),
+        "/cruddur/honeycomb-api-key".into(),
+    ));
+    env.push(("PARAMETER_NAME".into(), "/cruddur/example".into()));
+    env.push(("DOWNSTREAM_URL".into(), url));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let stack = Stack::start_example("downstream-calls", Behaviour::Healthy, &env).await?;
+
+    let (header, root, _) = trace_header(true);
+    let trace_hex = otel_trace_id_from_root(&root);
+    let invocation = stack
+        .runtime
+        .invoke(rest_api_event("GET", "/", "/", None, None, None), Some(&header))
+        .await?;
+    let response = invocation.json();
+    assert_eq!(response["statusCode"], 200, "{response}");
+    assert_eq!(
+        response["body"],
+        r#"{"downstream_status":200,"parameter_found":true}"#
+    );
+
+    // OTLP: the invocation, the HTTP call and the SSM call; plus SSM at init.
+    let spans = stack.otlp.wait_for_spans(4, DEFAULT_TIMEOUT).await?;
+    let in_trace: Vec<_> = spans.iter().filter(|s| s.trace_id_hex == trace_hex).collect();
+    let root_span = in_trace.iter().find(|s| s.kind == 2).expect("invocation span");
+    let http = in_trace
+        .iter()
+        .find(|s| s.str_attr("url.full").is_some())
+        .expect("HTTP client span");
+    let ssm = in_trace
+        .iter()
+        .find(|s| s.str_attr("rpc.system") == Some("aws-api"))
+        .expect("SSM client span");
+    for call in [http, ssm] {
+        assert_eq!(call.kind, 3, "CLIENT: {call:?}");
+        assert_eq!(call.parent_span_id_hex, root_span.span_id_hex);
+    }
+    assert_eq!(http.str_attr("http.request.method"), Some("GET"));
+    assert_eq!(http.int_attr("http.response.status_code"), Some(200));
+    assert_eq!(ssm.name, "SSM.GetParameter");
+    assert_eq!(
+        (ssm.str_attr("rpc.service"), ssm.str_attr("rpc.method")),
+        (Some("SSM"), Some("GetParameter"))
+    );
+    assert_eq!(ssm.int_attr("http.response.status_code"), Some(200));
+    let init_read = spans
+        .iter()
+        .find(|s| s.trace_id_hex != trace_hex && s.str_attr("rpc.method") == Some("GetParameter"));
+    assert!(init_read.is_some(), "the key read at init is traced too");
+
+    // The downstream service got the trace, with the HTTP span as parent.
+    let head = heads
+        .lock()
+        .unwrap()
+        .first()
+        .cloned()
+        .expect("the downstream call arrived");
+    assert!(
+        head.contains(&format!("traceparent: 00-{trace_hex}-{}-01", http.span_id_hex)),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!(
+            "x-amzn-trace-id: root={};parent={};sampled=1",
+            root.to_ascii_lowercase(),
+            http.span_id_hex
+        )),
+        "{head}"
+    );
+
+    // X-Ray: `remote` and `aws` subsegments under the invocation's.
+    let docs = stack.xray.wait_for_documents(1, DEFAULT_TIMEOUT).await?;
+    let doc = docs
+        .iter()
+        .find(|d| d["trace_id"] == root.as_str())
+        .expect("invocation document");
+    let subsegments = all_subsegments(doc);
+    let remote = subsegments
+        .iter()
+        .find(|s| s["namespace"] == "remote")
+        .expect("remote subsegment");
+    assert_eq!(remote["name"], "127.0.0.1");
+    assert_eq!(remote["http"]["response"]["status"], 200);
+    assert!(remote["http"]["request"]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/profile"));
+    let aws = subsegments
+        .iter()
+        .find(|s| s["namespace"] == "aws")
+        .expect("aws subsegment");
+    assert_eq!(aws["name"], "SSM");
+    assert_eq!(aws["aws"]["operation"], "GetParameter");
+
+    // The key from SSM goes out as Honeycomb's header, and nowhere else.
+    let exports = stack.otlp.requests();
+    assert!(exports
+        .iter()
+        .all(|r| r.header("x-honeycomb-team") == Some(HONEYCOMB_KEY)));
+    let output = [stack.function.stdout_lines(), stack.function.stderr_lines()]
+        .concat()
+        .join("\n");
+    assert!(!output.contains(HONEYCOMB_KEY), "the key reached the logs");
+    Ok(())
+}
