@@ -30,16 +30,7 @@ pub async fn home_activities(
         app.error_code = Empty,
     );
     let result = feed(store, viewer, now).instrument(span.clone()).await;
-    span.in_scope(|| match &result {
-        Ok(results) => {
-            span.record("app.result_length", results.len());
-            tracing::info!(result_length = results.len(), "HomeActivities");
-        }
-        Err(error) => {
-            span.record("app.error_code", error.code());
-            tracing::info!(error_code = error.code(), "HomeActivities");
-        }
-    });
+    read::record_list(&span, "HomeActivities", &result);
     result
 }
 

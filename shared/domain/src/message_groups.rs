@@ -23,16 +23,7 @@ pub async fn message_groups(store: &dyn Store, viewer: &Handle) -> Result<Vec<Me
         app.error_code = Empty,
     );
     let result = groups(store, viewer).instrument(span.clone()).await;
-    span.in_scope(|| match &result {
-        Ok(results) => {
-            span.record("app.result_length", results.len());
-            tracing::info!(result_length = results.len(), "MessageGroups");
-        }
-        Err(error) => {
-            span.record("app.error_code", error.code());
-            tracing::info!(error_code = error.code(), "MessageGroups");
-        }
-    });
+    read::record_list(&span, "MessageGroups", &result);
     result
 }
 

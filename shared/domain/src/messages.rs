@@ -25,16 +25,7 @@ pub async fn messages(store: &dyn Store, viewer: &Handle, handle: &str) -> Resul
         app.error_code = Empty,
     );
     let result = find(store, viewer, handle).instrument(span.clone()).await;
-    span.in_scope(|| match &result {
-        Ok(results) => {
-            span.record("app.result_length", results.len());
-            tracing::info!(result_length = results.len(), "Messages");
-        }
-        Err(error) => {
-            span.record("app.error_code", error.code());
-            tracing::info!(error_code = error.code(), "Messages");
-        }
-    });
+    read::record_list(&span, "Messages", &result);
     result
 }
 

@@ -29,16 +29,7 @@ pub async fn notifications_activities(
         app.error_code = Empty,
     );
     let result = feed(store, viewer, now).instrument(span.clone()).await;
-    span.in_scope(|| match &result {
-        Ok(results) => {
-            span.record("app.result_length", results.len());
-            tracing::info!(result_length = results.len(), "NotificationsActivities");
-        }
-        Err(error) => {
-            span.record("app.error_code", error.code());
-            tracing::info!(error_code = error.code(), "NotificationsActivities");
-        }
-    });
+    read::record_list(&span, "NotificationsActivities", &result);
     result
 }
 

@@ -22,6 +22,21 @@ macro_rules! data_span {
 pub(crate) use data_span;
 
 /// The user with this handle, or [`Error::UserNotFound`].
+/// Records a list read's outcome on its span (`app.result_length`, or `app.error_code`)
+/// and logs the one event that names the service (`HomeActivities`, `Messages`, ...).
+pub(crate) fn record_list<T>(span: &tracing::Span, service: &str, result: &Result<Vec<T>>) {
+    span.in_scope(|| match result {
+        Ok(items) => {
+            span.record("app.result_length", items.len());
+            tracing::info!(result_length = items.len(), "{service}");
+        }
+        Err(error) => {
+            span.record("app.error_code", error.code());
+            tracing::info!(error_code = error.code(), "{service}");
+        }
+    });
+}
+
 pub(crate) async fn user(store: &dyn Store, handle: &Handle) -> Result<User> {
     store
         .user(handle.as_str())

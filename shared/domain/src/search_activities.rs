@@ -33,16 +33,7 @@ pub async fn search_activities(
         app.error_code = Empty,
     );
     let result = search(store, term, now).instrument(span.clone()).await;
-    span.in_scope(|| match &result {
-        Ok(results) => {
-            span.record("app.result_length", results.len());
-            tracing::info!(result_length = results.len(), "SearchActivities");
-        }
-        Err(error) => {
-            span.record("app.error_code", error.code());
-            tracing::info!(error_code = error.code(), "SearchActivities");
-        }
-    });
+    read::record_list(&span, "SearchActivities", &result);
     result
 }
 

@@ -28,16 +28,7 @@ pub async fn user_activities(store: &dyn Store, handle: &str, now: OffsetDateTim
         app.error_code = Empty,
     );
     let result = find(store, handle, now).instrument(span.clone()).await;
-    span.in_scope(|| match &result {
-        Ok(results) => {
-            span.record("app.result_length", results.len());
-            tracing::info!(result_length = results.len(), "UserActivities");
-        }
-        Err(error) => {
-            span.record("app.error_code", error.code());
-            tracing::info!(error_code = error.code(), "UserActivities");
-        }
-    });
+    read::record_list(&span, "UserActivities", &result);
     result
 }
 

@@ -5,7 +5,7 @@
 //! the response (response posted to the next `next`), and peak RSS.
 //!
 //! Usage: `scripts/bench` (builds both binaries), or
-//! `bench <dir with home-activities and home-activities-bare> [invocations] [trials]`.
+//! `bench <dir with home-activities and home-activities-bare> [invocations] [trials] [NAME=value…]`.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -34,15 +34,21 @@ struct Variant {
     collector: Behaviour,
 }
 
-async fn measure(dir: &std::path::Path, variant: &Variant, invocations: usize) -> anyhow::Result<Figures> {
+async fn measure(
+    dir: &std::path::Path,
+    variant: &Variant,
+    invocations: usize,
+    extra_env: &[(String, String)],
+) -> anyhow::Result<Figures> {
     let runtime = RuntimeApi::start().await;
     let xray = XrayDaemon::start().await;
     let otlp = OtlpCollector::start(variant.collector.clone()).await;
     let (daemon, endpoint) = (xray.address(), otlp.endpoint());
-    let env = [
+    let mut env = vec![
         ("AWS_XRAY_DAEMON_ADDRESS", daemon.as_str()),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
     ];
+    env.extend(extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let function =
         FunctionProcess::spawn_path(&dir.join(variant.binary), "home-activities", &runtime, &env, &[])?;
     runtime.wait_for_next_poll(1, Duration::from_secs(10)).await?;
@@ -106,6 +112,10 @@ async fn main() -> anyhow::Result<()> {
     let dir = PathBuf::from(args.next().unwrap_or_else(|| "target/bench".into()));
     let invocations: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let trials: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(4);
+    // Any further `NAME=value` arguments go to the functions' environment.
+    let extra_env: Vec<(String, String)> = args
+        .filter_map(|a| a.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
     let variants = [
         Variant {
             label: "no telemetry",
@@ -133,7 +143,7 @@ async fn main() -> anyhow::Result<()> {
     for trial in 0..trials {
         for (i, variant) in variants.iter().enumerate() {
             eprintln!("trial {}/{trials}: {}", trial + 1, variant.label);
-            runs[i].push(measure(&dir, variant, invocations).await?);
+            runs[i].push(measure(&dir, variant, invocations, &extra_env).await?);
         }
     }
     let medians: Vec<Figures> = runs
