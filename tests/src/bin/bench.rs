@@ -13,6 +13,9 @@ use cruddur_tests::{
     events::rest_api_event, trace_header, Behaviour, FunctionProcess, OtlpCollector, RuntimeApi, XrayDaemon,
 };
 
+/// Cold starts measured per run (their median is the run's init time).
+const INIT_SAMPLES: usize = 15;
+
 /// One measured run's figures, in microseconds (RSS in KiB).
 #[derive(Clone, Copy, Default)]
 struct Figures {
@@ -49,10 +52,19 @@ async fn measure(
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
     ];
     env.extend(extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    // Init: the median of several cold starts (one sample is at the mercy of the scheduler).
+    let mut inits = Vec::new();
+    for _ in 0..INIT_SAMPLES {
+        let runtime = RuntimeApi::start().await;
+        let function =
+            FunctionProcess::spawn_path(&dir.join(variant.binary), "home-activities", &runtime, &env, &[])?;
+        runtime.wait_for_next_poll(1, Duration::from_secs(10)).await?;
+        inits.push(runtime.next_poll_times()[0].duration_since(function.spawned_at()).as_secs_f64() * 1e6);
+    }
+    let init = median(inits);
     let function =
         FunctionProcess::spawn_path(&dir.join(variant.binary), "home-activities", &runtime, &env, &[])?;
     runtime.wait_for_next_poll(1, Duration::from_secs(10)).await?;
-    let init = runtime.next_poll_times()[0].duration_since(function.spawned_at());
 
     let event = rest_api_event(
         "GET",
@@ -88,7 +100,7 @@ async fn measure(
     function.sigterm()?;
     let _ = function.wait_exit(Duration::from_secs(5)).await;
     Ok(Figures {
-        init: init.as_secs_f64() * 1e6,
+        init,
         p50: percentile(&mut latency, 0.50),
         p99: percentile(&mut latency, 0.99),
         billed_p50: percentile(&mut billed, 0.50),
