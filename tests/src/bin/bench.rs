@@ -59,7 +59,12 @@ async fn measure(
         let function =
             FunctionProcess::spawn_path(&dir.join(variant.binary), "home-activities", &runtime, &env, &[])?;
         runtime.wait_for_next_poll(1, Duration::from_secs(10)).await?;
-        inits.push(runtime.next_poll_times()[0].duration_since(function.spawned_at()).as_secs_f64() * 1e6);
+        inits.push(
+            runtime.next_poll_times()[0]
+                .duration_since(function.spawned_at())
+                .as_secs_f64()
+                * 1e6,
+        );
     }
     let init = median(inits);
     let function =
