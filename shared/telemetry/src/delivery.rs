@@ -169,8 +169,12 @@ impl Delivery {
 const SHUTDOWN_REPORT_MARGIN: Duration = Duration::from_millis(100);
 
 /// Spans waiting for export, with the invocation waiting on them.
+///
+/// Held encoded: protobuf is a fraction of the spans' size in memory, and export
+/// requests concatenate (an `ExportTraceServiceRequest` is one repeated field).
 struct Pending {
-    spans: Vec<SpanRecord>,
+    protobuf: Vec<u8>,
+    spans: usize,
     delivered: Option<oneshot::Sender<()>>,
 }
 
@@ -286,14 +290,18 @@ impl Worker {
             xray.send(&spans);
         }
         let export_unsampled = self.export_unsampled;
-        let spans: Vec<_> = spans
+        let mut spans: Vec<_> = spans
             .into_iter()
             .filter(|s| s.trace.sampled || export_unsampled)
             .collect();
-        if !self.exports_spans() || spans.is_empty() {
+        if spans.len() > self.max_queue_spans {
+            self.stats.drop_spans(spans.len() - self.max_queue_spans);
+            spans.truncate(self.max_queue_spans);
+        }
+        let Some(protobuf) = self.encode(&spans).filter(|_| !spans.is_empty()) else {
             let _ = delivered.send(());
             return;
-        }
+        };
         // A retry waiting (the collector is failing) or every export slot taken (it is
         // slow): these spans cannot go out within the flush budget, so the invocation
         // need not wait for them. They stay queued.
@@ -303,15 +311,23 @@ impl Worker {
             let _ = delivered.send(());
             None
         };
-        self.queue
-            .push(Pending { spans, delivered }, self.max_queue_spans, &self.stats);
+        let pending = Pending {
+            protobuf,
+            spans: spans.len(),
+            delivered,
+        };
+        self.queue.push(pending, self.max_queue_spans, &self.stats);
     }
 
-    fn exports_spans(&self) -> bool {
+    /// The spans as protobuf, or `None` when there is no OTLP export.
+    fn encode(&self, spans: &[SpanRecord]) -> Option<Vec<u8>> {
         #[cfg(feature = "otlp")]
-        return self.otlp.is_some();
+        return self.otlp.as_ref().map(|exporter| exporter.encode(spans));
         #[cfg(not(feature = "otlp"))]
-        false
+        {
+            let _ = spans;
+            None
+        }
     }
 
     /// Starts due retries (oldest first), then new batches while no retry waits.
@@ -322,14 +338,14 @@ impl Worker {
                 let request = match self.retries.iter().position(|r| r.not_before <= now) {
                     Some(due) => (self.retries.remove(due), Vec::new()),
                     None if self.retries.is_empty() => {
-                        let Some((spans, waiters)) = self.queue.take_batch(self.max_export_batch) else {
+                        let Some((protobuf, spans, waiters)) = self.queue.take_batch(self.max_export_batch)
+                        else {
                             break;
                         };
-                        let body = exporter.encode(&spans);
                         (
                             Request {
-                                body,
-                                spans: spans.len(),
+                                body: exporter.compress(protobuf),
+                                spans,
                                 attempts: 0,
                                 not_before: now,
                             },
@@ -415,37 +431,36 @@ struct Queue {
 
 impl Queue {
     /// Adds spans; past `max_spans`, the oldest are dropped and counted.
-    fn push(&mut self, mut pending: Pending, max_spans: usize, stats: &DeliveryStats) {
-        if pending.spans.len() > max_spans {
-            stats.drop_spans(pending.spans.len() - max_spans);
-            pending.spans.truncate(max_spans);
-        }
-        while self.spans + pending.spans.len() > max_spans {
+    fn push(&mut self, pending: Pending, max_spans: usize, stats: &DeliveryStats) {
+        while self.spans + pending.spans > max_spans {
             let Some(oldest) = self.pending.pop_front() else {
                 break;
             };
-            self.spans -= oldest.spans.len();
-            stats.drop_spans(oldest.spans.len());
+            self.spans -= oldest.spans;
+            stats.drop_spans(oldest.spans);
         }
-        self.spans += pending.spans.len();
+        self.spans += pending.spans;
         self.pending.push_back(pending);
     }
 
-    /// Up to `max` spans (whole hand-overs, at least one), with their waiters.
+    /// Up to `max` spans (whole hand-overs, at least one) as one protobuf request,
+    /// with their count and waiters.
     #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
-    fn take_batch(&mut self, max: usize) -> Option<(Vec<SpanRecord>, Vec<oneshot::Sender<()>>)> {
+    fn take_batch(&mut self, max: usize) -> Option<(Vec<u8>, usize, Vec<oneshot::Sender<()>>)> {
         let first = self.pending.pop_front()?;
-        let (mut spans, mut waiters) = (first.spans, Vec::from_iter(first.delivered));
+        let (mut protobuf, mut spans, mut waiters) =
+            (first.protobuf, first.spans, Vec::from_iter(first.delivered));
         while let Some(next) = self.pending.front() {
-            if spans.len() + next.spans.len() > max {
+            if spans + next.spans > max {
                 break;
             }
             let next = self.pending.pop_front().expect("front exists");
-            spans.extend(next.spans);
+            protobuf.extend_from_slice(&next.protobuf);
+            spans += next.spans;
             waiters.extend(next.delivered);
         }
-        self.spans -= spans.len();
-        Some((spans, waiters))
+        self.spans -= spans;
+        Some((protobuf, spans, waiters))
     }
 
     /// Lets every waiting invocation go on (its spans stay queued).

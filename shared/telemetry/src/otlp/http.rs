@@ -102,16 +102,20 @@ impl Exporter {
         }
     }
 
-    /// Encodes (and compresses) spans into a request body.
-    pub fn encode(&self, spans: &[SpanRecord]) -> Bytes {
-        let body = encode_request(spans, &self.resource, &self.function_name).encode_to_vec();
+    /// Encodes spans as one protobuf `ExportTraceServiceRequest`.
+    pub fn encode(&self, spans: &[SpanRecord]) -> Vec<u8> {
+        encode_request(spans, &self.resource, &self.function_name).encode_to_vec()
+    }
+
+    /// The request body for encoded requests (concatenated, they are one request).
+    pub fn compress(&self, protobuf: Vec<u8>) -> Bytes {
         match &self.gzip {
             Some(gzip) => gzip
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .compress(&body)
+                .compress(&protobuf)
                 .into(),
-            None => body.into(),
+            None => protobuf.into(),
         }
     }
 
