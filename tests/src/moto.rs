@@ -199,6 +199,26 @@ impl MotoServer {
         .collect()
     }
 
+    /// An AWS SDK config aimed at this server, built in code (not from the environment):
+    /// dummy credentials, `us-east-1`, the rustls/ring HTTPS client our functions use.
+    /// Any client takes it: `aws_sdk_ssm::Client::new(&moto.sdk_config())`.
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        use aws_credential_types::{provider::SharedCredentialsProvider, Credentials};
+        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(MOTO_REGION))
+            .endpoint_url(self.endpoint())
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "testing", "testing", None, None, "moto",
+            )))
+            .http_client(http)
+            .build()
+    }
+
     /// The last lines moto wrote on stderr (its request log and errors).
     pub fn stderr_tail(&self) -> String {
         let kept = self.stderr.lock().unwrap_or_else(|p| p.into_inner());

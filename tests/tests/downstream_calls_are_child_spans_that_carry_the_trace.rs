@@ -6,11 +6,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use cruddur_tests::{
-    all_subsegments, events::rest_api_event, moto::MOTO_REGION, otel_trace_id_from_root, trace_header,
-    Behaviour, MotoServer, Stack, DEFAULT_TIMEOUT,
+    all_subsegments, events::rest_api_event, otel_trace_id_from_root, trace_header, Behaviour, MotoServer,
+    Stack, DEFAULT_TIMEOUT,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -47,17 +45,7 @@ async fn downstream() -> anyhow::Result<(String, Arc<Mutex<Vec<String>>>)> {
 }
 
 async fn put_parameters(moto: &MotoServer) -> anyhow::Result<()> {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let config = aws_sdk_ssm::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(MOTO_REGION))
-        .endpoint_url(moto.endpoint())
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .http_client(http)
-        .build();
-    let ssm = aws_sdk_ssm::Client::from_conf(config);
+    let ssm = aws_sdk_ssm::Client::new(&moto.sdk_config());
     for (name, value) in [
         ("/cruddur/honeycomb-api-key", HONEYCOMB_KEY),
         ("/cruddur/example", "example"),

@@ -10,8 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
-use aws_sdk_xray::config::{BehaviorVersion, Credentials, Region};
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use cruddur_tests::{
     events::rest_api_event, function::binary_path, moto::MOTO_REGION, otel_trace_id_from_root, trace_header,
     Behaviour, MotoServer, Stack, DEFAULT_TIMEOUT,
@@ -86,17 +84,7 @@ async fn console(args: &[&str], env: &[(String, String)], deadline: Duration) ->
 
 /// An X-Ray client for moto, configured in code (not from the environment).
 fn xray(moto: &MotoServer) -> aws_sdk_xray::Client {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let config = aws_sdk_xray::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(MOTO_REGION))
-        .endpoint_url(moto.endpoint())
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .http_client(http)
-        .build();
-    aws_sdk_xray::Client::from_conf(config)
+    aws_sdk_xray::Client::new(&moto.sdk_config())
 }
 
 /// The X-Ray documents of one sampled home-activities request, as the function sent them.
