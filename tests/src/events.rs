@@ -18,6 +18,18 @@ pub const USER_AGENT: &str = "cruddur-tests/1.0";
 /// The REST API stage.
 pub const REST_STAGE: &str = "prod";
 
+/// The REST API (v1) event of `GET /api/activities/home`, the route most tests use.
+pub fn home_activities_event() -> Value {
+    rest_api_event(
+        "GET",
+        "/api/activities/home",
+        "/api/activities/home",
+        None,
+        None,
+        None,
+    )
+}
+
 /// An API Gateway REST API (v1) proxy event.
 ///
 /// `path` is the request path ("/api/activities/home"), `resource` the API resource

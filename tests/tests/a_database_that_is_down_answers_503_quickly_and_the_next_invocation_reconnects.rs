@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use cruddur_tests::{
-    all_subsegments, database, events::rest_api_event, trace_header, Behaviour, Invocation, Stack,
+    all_subsegments, database, events::home_activities_event, trace_header, Behaviour, Invocation, Stack,
     DEFAULT_TIMEOUT,
 };
 use serde_json::Value;
@@ -21,14 +21,7 @@ use tokio::task::JoinHandle;
 const QUICK: Duration = Duration::from_secs(3);
 
 fn home() -> Value {
-    rest_api_event(
-        "GET",
-        "/api/activities/home",
-        "/api/activities/home",
-        None,
-        None,
-        None,
-    )
+    home_activities_event()
 }
 
 async fn invoke(stack: &Stack) -> anyhow::Result<(Invocation, Value, String)> {

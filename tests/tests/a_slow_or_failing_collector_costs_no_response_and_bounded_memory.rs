@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use cruddur_tests::{events::rest_api_event, trace_header, Behaviour, Stack, DEFAULT_TIMEOUT};
+use cruddur_tests::{events::home_activities_event, trace_header, Behaviour, Stack, DEFAULT_TIMEOUT};
 
 const INVOCATIONS: usize = 300;
 const SPANS_PER_INVOCATION: u64 = 2;
@@ -25,14 +25,7 @@ async fn many_invocations(collector: Behaviour) -> anyhow::Result<()> {
     let mut rss_after_warm_up = 0;
     for n in 0..INVOCATIONS {
         let (header, _, _) = trace_header(true);
-        let event = rest_api_event(
-            "GET",
-            "/api/activities/home",
-            "/api/activities/home",
-            None,
-            None,
-            None,
-        );
+        let event = home_activities_event();
         let invocation = stack.runtime.invoke(event, Some(&header)).await?;
         let response = invocation.json();
         assert_eq!(response["statusCode"], 200, "{response}");
@@ -44,20 +37,7 @@ async fn many_invocations(collector: Behaviour) -> anyhow::Result<()> {
     let rss_at_end = stack.function.rss_kib().unwrap_or(0);
     // Let failed exports exhaust their retries (about 1.5 s), then end the process.
     tokio::time::sleep(Duration::from_millis(2_000)).await;
-    let last = stack
-        .runtime
-        .invoke(
-            rest_api_event(
-                "GET",
-                "/api/activities/home",
-                "/api/activities/home",
-                None,
-                None,
-                None,
-            ),
-            None,
-        )
-        .await?;
+    let last = stack.runtime.invoke(home_activities_event(), None).await?;
     assert_eq!(last.json()["statusCode"], 200);
     stack.runtime.shutdown();
     stack.function.sigterm()?;

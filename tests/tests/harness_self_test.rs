@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use cruddur_tests::events::{http_api_event, rest_api_event, set_header};
+use cruddur_tests::events::{home_activities_event, http_api_event, rest_api_event, set_header};
 use cruddur_tests::{
     all_subsegments, otel_trace_id_from_root, trace_header, AttrValue, Behaviour, FunctionProcess,
     OtlpCollector, Outcome, RuntimeApi, XrayDaemon,
@@ -674,14 +674,7 @@ fn events_are_accepted_by_lambda_http() {
     assert!(request.headers().contains_key("x-amzn-trace-id"));
     assert_eq!(request.body().as_ref(), br#"{"message":"hi"}"#);
 
-    let get = rest_api_event(
-        "GET",
-        "/api/activities/home",
-        "/api/activities/home",
-        None,
-        None,
-        None,
-    );
+    let get = home_activities_event();
     let parsed: LambdaRequest = serde_json::from_value(get).unwrap();
     assert!(matches!(parsed, LambdaRequest::ApiGatewayV1(_)));
 

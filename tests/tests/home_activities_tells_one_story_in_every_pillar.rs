@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use cruddur_tests::{
     all_subsegments,
-    events::{http_api_event, rest_api_event},
+    events::{home_activities_event, http_api_event},
     otel_trace_id_from_root, trace_header, Behaviour, Stack, DEFAULT_TIMEOUT,
 };
 use serde_json::Value;
@@ -14,14 +14,7 @@ use serde_json::Value;
 async fn home_activities_tells_one_story_in_every_pillar() -> anyhow::Result<()> {
     let stack = Stack::start("home-activities", Behaviour::Healthy, &[]).await?;
     let events = [
-        rest_api_event(
-            "GET",
-            "/api/activities/home",
-            "/api/activities/home",
-            None,
-            None,
-            None,
-        ),
+        home_activities_event(),
         http_api_event(
             "GET",
             "/api/activities/home",
@@ -30,14 +23,7 @@ async fn home_activities_tells_one_story_in_every_pillar() -> anyhow::Result<()>
             None,
             None,
         ),
-        rest_api_event(
-            "GET",
-            "/api/activities/home",
-            "/api/activities/home",
-            None,
-            None,
-            None,
-        ),
+        home_activities_event(),
     ];
     for (n, event) in events.into_iter().enumerate() {
         let (header, root, parent) = trace_header(true);

@@ -4,7 +4,7 @@
 use std::{collections::BTreeSet, time::Duration};
 
 use cruddur_tests::{
-    events::rest_api_event, otel_trace_id_from_root, trace_header, Behaviour, Stack, DEFAULT_TIMEOUT,
+    events::home_activities_event, otel_trace_id_from_root, trace_header, Behaviour, Stack, DEFAULT_TIMEOUT,
 };
 
 const INVOCATIONS: usize = 20;
@@ -17,14 +17,7 @@ async fn freeze_between_invocations_then_terminate(collector: Behaviour) -> anyh
     for _ in 0..INVOCATIONS {
         let (header, root, _) = trace_header(true);
         traces.insert(otel_trace_id_from_root(&root));
-        let event = rest_api_event(
-            "GET",
-            "/api/activities/home",
-            "/api/activities/home",
-            None,
-            None,
-            None,
-        );
+        let event = home_activities_event();
         let invocation = stack.runtime.invoke(event, Some(&header)).await?;
         assert_eq!(invocation.json()["statusCode"], 200);
         // As Lambda does: freeze once the runtime has asked for the next event.

@@ -3,7 +3,9 @@
 
 use std::net::UdpSocket;
 
-use cruddur_tests::{events::rest_api_event, trace_header, FunctionProcess, RuntimeApi, DEFAULT_TIMEOUT};
+use cruddur_tests::{
+    events::home_activities_event, trace_header, FunctionProcess, RuntimeApi, DEFAULT_TIMEOUT,
+};
 
 /// A local port with nothing listening (bound, then released).
 fn closed_port() -> u16 {
@@ -29,14 +31,7 @@ async fn nothing_blocks_or_fails_without_a_daemon_or_collector() -> anyhow::Resu
         for n in 0..5 {
             let (header, root, _) = trace_header(true);
             let header = (n != 4).then_some(header.as_str());
-            let event = rest_api_event(
-                "GET",
-                "/api/activities/home",
-                "/api/activities/home",
-                None,
-                None,
-                None,
-            );
+            let event = home_activities_event();
             let invocation = runtime.invoke(event, header).await?;
             assert_eq!(invocation.json()["statusCode"], 200);
             let line = function
@@ -54,19 +49,7 @@ async fn nothing_blocks_or_fails_without_a_daemon_or_collector() -> anyhow::Resu
         // The loss is reported, not silent: once the retries are spent (about 1.5 s),
         // the next invocation logs a warning and counts the drop in its EMF line.
         tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
-        let invocation = runtime
-            .invoke(
-                rest_api_event(
-                    "GET",
-                    "/api/activities/home",
-                    "/api/activities/home",
-                    None,
-                    None,
-                    None,
-                ),
-                None,
-            )
-            .await?;
+        let invocation = runtime.invoke(home_activities_event(), None).await?;
         assert_eq!(invocation.json()["statusCode"], 200);
         let line = function
             .wait_for_json_log(

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
 use cruddur_tests::{
-    events::rest_api_event, function::binary_path, moto::MOTO_REGION, otel_trace_id_from_root, trace_header,
-    Behaviour, MotoServer, Stack, DEFAULT_TIMEOUT,
+    events::home_activities_event, function::binary_path, moto::MOTO_REGION, otel_trace_id_from_root,
+    trace_header, Behaviour, MotoServer, Stack, DEFAULT_TIMEOUT,
 };
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -91,14 +91,7 @@ fn xray(moto: &MotoServer) -> aws_sdk_xray::Client {
 async fn home_activities_documents() -> anyhow::Result<(String, Vec<Value>)> {
     let stack = Stack::start("home-activities", Behaviour::Healthy, &[]).await?;
     let (header, root, _) = trace_header(true);
-    let event = rest_api_event(
-        "GET",
-        "/api/activities/home",
-        "/api/activities/home",
-        None,
-        None,
-        None,
-    );
+    let event = home_activities_event();
     assert_eq!(
         stack.runtime.invoke(event, Some(&header)).await?.json()["statusCode"],
         200

@@ -3,22 +3,13 @@
 use std::time::Duration;
 
 use cruddur_tests::{
-    events::rest_api_event, otel_trace_id_from_root, trace_header, Behaviour, Stack, DEFAULT_TIMEOUT,
+    events::home_activities_event, otel_trace_id_from_root, trace_header, Behaviour, Stack, DEFAULT_TIMEOUT,
 };
 
 #[tokio::test]
 async fn sampled_zero_sends_no_traces_but_logs_keep_the_ids() -> anyhow::Result<()> {
     let stack = Stack::start("home-activities", Behaviour::Healthy, &[]).await?;
-    let event = || {
-        rest_api_event(
-            "GET",
-            "/api/activities/home",
-            "/api/activities/home",
-            None,
-            None,
-            None,
-        )
-    };
+    let event = || home_activities_event();
 
     let (unsampled, root, _) = trace_header(false);
     for _ in 0..3 {

@@ -3,7 +3,7 @@
 //! runtime asks for the next event, so they arrive even though the process is
 //! frozen (SIGSTOP) from that moment on, as Lambda freezes it.
 
-use cruddur_tests::{events::rest_api_event, trace_header, Behaviour, Stack, DEFAULT_TIMEOUT};
+use cruddur_tests::{events::home_activities_event, trace_header, Behaviour, Stack, DEFAULT_TIMEOUT};
 
 #[tokio::test]
 async fn spans_leave_after_the_response_and_arrive_while_the_process_is_frozen() -> anyhow::Result<()> {
@@ -12,14 +12,7 @@ async fn spans_leave_after_the_response_and_arrive_while_the_process_is_frozen()
     let stack = Stack::start("home-activities", Behaviour::Healthy, &env).await?;
     for n in 1..=5 {
         let (header, root, _) = trace_header(true);
-        let event = rest_api_event(
-            "GET",
-            "/api/activities/home",
-            "/api/activities/home",
-            None,
-            None,
-            None,
-        );
+        let event = home_activities_event();
         let invocation = stack.runtime.invoke(event, Some(&header)).await?;
         stack.runtime.next_after(&invocation.request_id).await?;
         stack.function.sigstop()?;

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 use cruddur_tests::{
-    events::rest_api_event, function::binary_path, trace_header, FunctionProcess, RuntimeApi, DEFAULT_TIMEOUT,
+    events::home_activities_event, function::binary_path, trace_header, FunctionProcess, RuntimeApi,
+    DEFAULT_TIMEOUT,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -153,16 +154,7 @@ async fn the_console_draws_what_our_functions_emit() -> anyhow::Result<()> {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ],
     )?;
-    let home = || {
-        rest_api_event(
-            "GET",
-            "/api/activities/home",
-            "/api/activities/home",
-            None,
-            None,
-            None,
-        )
-    };
+    let home = || home_activities_event();
 
     // One sampled request: one waterfall, both sources, agreeing.
     let (header, root, _) = trace_header(true);

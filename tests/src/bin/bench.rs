@@ -10,7 +10,8 @@
 use std::{path::PathBuf, time::Duration};
 
 use cruddur_tests::{
-    events::rest_api_event, trace_header, Behaviour, FunctionProcess, OtlpCollector, RuntimeApi, XrayDaemon,
+    events::home_activities_event, trace_header, Behaviour, FunctionProcess, OtlpCollector, RuntimeApi,
+    XrayDaemon,
 };
 
 /// Cold starts measured per run (their median is the run's init time).
@@ -71,14 +72,7 @@ async fn measure(
         FunctionProcess::spawn_path(&dir.join(variant.binary), "home-activities", &runtime, &env, &[])?;
     runtime.wait_for_next_poll(1, Duration::from_secs(10)).await?;
 
-    let event = rest_api_event(
-        "GET",
-        "/api/activities/home",
-        "/api/activities/home",
-        None,
-        None,
-        None,
-    );
+    let event = home_activities_event();
     let (mut latency, mut billed) = (Vec::new(), Vec::new());
     for n in 0..invocations + 50 {
         let (header, _, _) = trace_header(true);
