@@ -88,22 +88,29 @@ async fn downstream_calls_are_child_spans_that_carry_the_trace() -> anyhow::Resu
         r#"{"downstream_status":200,"parameter_found":true}"#
     );
 
-    // OTLP: the invocation, the HTTP call and the SSM call; plus SSM at init.
+    // OTLP: the invocation, the HTTP call and the SSM call; plus the key's SSM read at
+    // init, which is this first invocation's cold start, not a trace of its own.
     let spans = stack.otlp.wait_for_spans(4, DEFAULT_TIMEOUT).await?;
-    let in_trace: Vec<_> = spans.iter().filter(|s| s.trace_id_hex == trace_hex).collect();
-    let root_span = in_trace.iter().find(|s| s.kind == 2).expect("invocation span");
-    let http = in_trace
+    assert!(
+        spans.iter().all(|s| s.trace_id_hex == trace_hex),
+        "init work made a trace of its own: {spans:#?}"
+    );
+    let root_span = spans.iter().find(|s| s.kind == 2).expect("invocation span");
+    let http = spans
         .iter()
         .find(|s| s.str_attr("url.full").is_some())
         .expect("HTTP client span");
-    let ssm = in_trace
+    let (init_reads, ssm_calls): (Vec<_>, Vec<_>) = spans
         .iter()
-        .find(|s| s.str_attr("rpc.system") == Some("aws-api"))
-        .expect("SSM client span");
-    for call in [http, ssm] {
+        .filter(|s| s.str_attr("rpc.system") == Some("aws-api"))
+        .partition(|s| s.start_time_unix_nano < root_span.start_time_unix_nano);
+    assert_eq!((init_reads.len(), ssm_calls.len()), (1, 1), "{spans:#?}");
+    let ssm = ssm_calls[0];
+    for call in [http, ssm, init_reads[0]] {
         assert_eq!(call.kind, 3, "CLIENT: {call:?}");
         assert_eq!(call.parent_span_id_hex, root_span.span_id_hex);
     }
+    assert_eq!(init_reads[0].str_attr("rpc.method"), Some("GetParameter"));
     assert_eq!(http.str_attr("http.request.method"), Some("GET"));
     assert_eq!(http.int_attr("http.response.status_code"), Some(200));
     assert_eq!(ssm.name, "SSM.GetParameter");
@@ -112,10 +119,6 @@ async fn downstream_calls_are_child_spans_that_carry_the_trace() -> anyhow::Resu
         (Some("SSM"), Some("GetParameter"))
     );
     assert_eq!(ssm.int_attr("http.response.status_code"), Some(200));
-    let init_read = spans
-        .iter()
-        .find(|s| s.trace_id_hex != trace_hex && s.str_attr("rpc.method") == Some("GetParameter"));
-    assert!(init_read.is_some(), "the key read at init is traced too");
 
     // The downstream service got the trace, with the HTTP span as parent.
     let head = heads

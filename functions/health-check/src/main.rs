@@ -2,7 +2,6 @@
 
 mod handler;
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::run_http(handler::health_check).await
+fn main() -> Result<(), lambda_http::Error> {
+    telemetry::block_on(telemetry::run_http(handler::health_check))
 }

@@ -2,8 +2,9 @@
 
 mod handler;
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
+fn main() -> Result<(), lambda_http::Error> {
     let store = store::from_env()?;
-    telemetry::run_http(move |request| handler::home_activities(store.clone(), request)).await
+    telemetry::block_on(telemetry::run_http(move |request| {
+        handler::home_activities(store.clone(), request)
+    }))
 }

@@ -65,7 +65,6 @@ async fn handler(request: Request) -> Result<Response<Body>, String> {
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::run_http(handler).await
+fn main() -> Result<(), lambda_http::Error> {
+    telemetry::block_on(telemetry::run_http(handler))
 }

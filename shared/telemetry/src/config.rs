@@ -61,7 +61,11 @@ pub const CRUDDUR_TELEMETRY_SHUTDOWN_BUDGET_DEFAULT: Duration = Duration::from_m
 pub const CRUDDUR_OTLP_EXPORT_UNSAMPLED: &str = "CRUDDUR_OTLP_EXPORT_UNSAMPLED";
 /// Lambda's log level setting (from the function's logging config).
 pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
-/// Log filter directives (`info`, `domain=debug,warn`); overrides `AWS_LAMBDA_LOG_LEVEL`.
+/// The function's own log level. Under Lambda's advanced logging controls the
+/// template sets `ApplicationLogLevel: DEBUG` (so Lambda keeps sampled DEBUG lines)
+/// and this to the level the function logs at; it wins over `AWS_LAMBDA_LOG_LEVEL`.
+pub const POWERTOOLS_LOG_LEVEL: &str = "POWERTOOLS_LOG_LEVEL";
+/// Log filter directives (`info`, `domain=debug,warn`); overrides both levels above.
 pub const RUST_LOG: &str = "RUST_LOG";
 /// Log level when neither variable is set.
 pub const LOG_LEVEL_DEFAULT: &str = "info";
@@ -86,6 +90,35 @@ pub const POWERTOOLS_METRICS_NAMESPACE: &str = "POWERTOOLS_METRICS_NAMESPACE";
 /// Default metrics namespace.
 pub const METRICS_NAMESPACE_DEFAULT: &str = "Cruddur";
 
+/// How many invocations Lambda may run at once in this process (Lambda Managed Instances).
+pub const AWS_LAMBDA_MAX_CONCURRENCY: &str = "AWS_LAMBDA_MAX_CONCURRENCY";
+/// How Lambda started this environment: `on-demand`, `provisioned-concurrency`,
+/// `snap-start` or `lambda-managed-instances`.
+pub const AWS_LAMBDA_INITIALIZATION_TYPE: &str = "AWS_LAMBDA_INITIALIZATION_TYPE";
+/// The initialization type of Lambda Managed Instances, which never freeze the process.
+pub const MANAGED_INSTANCES: &str = "lambda-managed-instances";
+
+/// Our own transports' and runtime's targets: never traced, logged from WARN only
+/// (tracing them would feed telemetry into itself).
+pub(crate) const QUIET_TARGETS: &[&str] = &[
+    "hyper",
+    "hyper_util",
+    "rustls",
+    "h2",
+    "tower",
+    "lambda_runtime",
+    "lambda_runtime_api_client",
+    "lambda_extension",
+    // The AWS SDK's and the database driver's own spans: our client spans stand for them.
+    "aws_smithy",
+    "aws_sdk",
+    "aws_config",
+    "aws_runtime",
+    "aws_sigv4",
+    "aws_credential_types",
+    "tokio_postgres",
+];
+
 /// Everything the telemetry crate needs to know about its surroundings.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -101,6 +134,11 @@ pub struct Config {
     pub region: String,
     /// Whether this runs under a Lambda Runtime API (`AWS_LAMBDA_RUNTIME_API` is set).
     pub in_lambda: bool,
+    /// Invocations Lambda may run at once (`AWS_LAMBDA_MAX_CONCURRENCY`, default 1).
+    pub max_concurrency: u32,
+    /// Lambda Managed Instances (`AWS_LAMBDA_INITIALIZATION_TYPE`): the process is never
+    /// frozen, so no invocation waits for delivery after its response.
+    pub managed_instances: bool,
     /// The X-Ray daemon's UDP address, `host:port`.
     pub xray_daemon_address: String,
     /// OTLP trace endpoint; `None` disables OTLP export.
@@ -119,7 +157,8 @@ pub struct Config {
     pub max_export_batch: usize,
     /// Whether OTLP spans are exported for requests with Sampled=0.
     pub export_unsampled: bool,
-    /// How long an invocation waits, after its response, for delivery.
+    /// How long an invocation waits, after its response, for delivery (zero under
+    /// Managed Instances unless set).
     pub flush_budget: Duration,
     /// How long the shutdown flush may take.
     pub shutdown_budget: Duration,
@@ -167,6 +206,7 @@ impl Config {
             otlp_headers.push(("x-honeycomb-team".into(), key));
         }
         let millis = |name: &str| var(name).and_then(|v| v.trim().parse::<u64>().ok());
+        let managed_instances = var(AWS_LAMBDA_INITIALIZATION_TYPE).is_some_and(|t| t == MANAGED_INSTANCES);
         Self {
             service_name: var(OTEL_SERVICE_NAME)
                 .or_else(|| var(POWERTOOLS_SERVICE_NAME))
@@ -179,6 +219,8 @@ impl Config {
                 .or_else(|| var("AWS_DEFAULT_REGION"))
                 .unwrap_or_else(|| "us-east-1".into()),
             in_lambda: var("AWS_LAMBDA_RUNTIME_API").is_some(),
+            max_concurrency: parse_concurrency(var(AWS_LAMBDA_MAX_CONCURRENCY)),
+            managed_instances,
             function_name,
             xray_daemon_address: var(AWS_XRAY_DAEMON_ADDRESS)
                 .map(|v| udp_daemon_address(&v))
@@ -205,11 +247,16 @@ impl Config {
                 .and_then(|v| v.trim().parse::<f64>().ok())
                 .filter(|ms| ms.is_finite() && *ms >= 0.0)
                 .map(|ms| Duration::from_secs_f64(ms / 1000.0))
-                .unwrap_or(CRUDDUR_TELEMETRY_FLUSH_BUDGET_DEFAULT),
+                .unwrap_or(if managed_instances {
+                    Duration::ZERO
+                } else {
+                    CRUDDUR_TELEMETRY_FLUSH_BUDGET_DEFAULT
+                }),
             shutdown_budget: millis(CRUDDUR_TELEMETRY_SHUTDOWN_BUDGET_MS)
                 .map(Duration::from_millis)
                 .unwrap_or(CRUDDUR_TELEMETRY_SHUTDOWN_BUDGET_DEFAULT),
             log_filter: var(RUST_LOG)
+                .or_else(|| var(POWERTOOLS_LOG_LEVEL).map(|level| level.to_ascii_lowercase()))
                 .or_else(|| var(AWS_LAMBDA_LOG_LEVEL).map(|level| level.to_ascii_lowercase()))
                 .unwrap_or_else(|| LOG_LEVEL_DEFAULT.into()),
             metrics_namespace: var(POWERTOOLS_METRICS_NAMESPACE)
@@ -233,6 +280,18 @@ impl Config {
                 .collect(),
         }
     }
+}
+
+/// `AWS_LAMBDA_MAX_CONCURRENCY` alone, for choosing the runtime before anything else
+/// is read (the same rule as [`Config::max_concurrency`]).
+pub fn max_concurrency_from_env() -> u32 {
+    parse_concurrency(env::var(AWS_LAMBDA_MAX_CONCURRENCY).ok())
+}
+
+fn parse_concurrency(raw: Option<String>) -> u32 {
+    raw.and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1)
 }
 
 /// `OTEL_EXPORTER_OTLP_HEADERS` format: `k1=v1,k2=v2`, values percent-encoded.
@@ -338,8 +397,25 @@ mod tests {
     }
 
     #[test]
+    fn managed_instances_run_concurrently_without_waiting_for_delivery() {
+        let c = config(&[
+            (AWS_LAMBDA_MAX_CONCURRENCY, "8"),
+            (AWS_LAMBDA_INITIALIZATION_TYPE, MANAGED_INSTANCES),
+        ]);
+        assert_eq!((c.max_concurrency, c.managed_instances), (8, true));
+        assert_eq!(c.flush_budget, Duration::ZERO);
+        let c = config(&[(AWS_LAMBDA_INITIALIZATION_TYPE, "on-demand")]);
+        assert_eq!((c.max_concurrency, c.managed_instances), (1, false));
+        assert_eq!(c.flush_budget, CRUDDUR_TELEMETRY_FLUSH_BUDGET_DEFAULT);
+    }
+
+    #[test]
     fn rust_log_overrides_lambda_log_level() {
         assert_eq!(config(&[(AWS_LAMBDA_LOG_LEVEL, "WARN")]).log_filter, "warn");
+        assert_eq!(
+            config(&[(AWS_LAMBDA_LOG_LEVEL, "DEBUG"), (POWERTOOLS_LOG_LEVEL, "INFO")]).log_filter,
+            "info"
+        );
         assert_eq!(
             config(&[(AWS_LAMBDA_LOG_LEVEL, "WARN"), (RUST_LOG, "debug")]).log_filter,
             "debug"

@@ -1,28 +1,22 @@
-//! Metrics: CloudWatch Embedded Metric Format, one line per invocation.
+//! Encoding metrics as CloudWatch Embedded Metric Format lines (pure: no I/O).
 //!
-//! Route code adds metrics with [`add_metric`] (and dimensions with
-//! [`add_dimension`]); the invocation layer adds the standard ones (requests,
-//! latency, errors, cold start) and writes everything as one EMF line after the
-//! response. EMF's limits (100 metrics and 30 dimensions per directive, 100
-//! values per metric) are kept by splitting into more lines, never by losing data.
+//! A [`MetricSet`] holds one invocation's metrics; [`MetricSet::take_lines`] renders
+//! them as EMF lines for the log stream. EMF's limits (100 metrics and 30 dimensions
+//! per directive, 100 values per metric) are kept by splitting into more lines,
+//! never by losing data. The API route code calls is in `metrics`.
 
 use std::{
     fmt,
-    sync::{Arc, OnceLock, PoisonError},
     time::{SystemTime, UNIX_EPOCH},
 };
 
 use serde_json::{json, Map, Value};
 
-use crate::{config::Config, hub::Hub, span::TraceContext};
+use crate::{config::Config, model::TraceContext};
 
 const MAX_METRICS_PER_LINE: usize = 100;
 const MAX_DIMENSIONS: usize = 30;
 const MAX_VALUES_PER_METRIC: usize = 100;
-
-/// The hub route code's metrics go to. Set once by `init`: route code adds metrics
-/// from anywhere without threading a handle through the domain.
-pub(crate) static HUB: OnceLock<Arc<Hub>> = OnceLock::new();
 
 /// CloudWatch metric units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,27 +48,6 @@ impl fmt::Display for Unit {
             Unit::CountPerSecond => "Count/Second",
             Unit::None => "None",
         })
-    }
-}
-
-/// Adds a value to a metric of the current invocation (standard resolution).
-pub fn add_metric(name: &str, unit: Unit, value: f64) {
-    with_metrics(|m| m.add(name, unit, value, false));
-}
-
-/// Adds a value to a high-resolution (1 second) metric of the current invocation.
-pub fn add_high_resolution_metric(name: &str, unit: Unit, value: f64) {
-    with_metrics(|m| m.add(name, unit, value, true));
-}
-
-/// Adds a dimension to the current invocation's metrics (beside the default `service`).
-pub fn add_dimension(name: &str, value: &str) {
-    with_metrics(|m| m.add_dimension(name, value));
-}
-
-fn with_metrics(f: impl FnOnce(&mut MetricSet)) {
-    if let Some(hub) = HUB.get() {
-        f(&mut hub.metrics.lock().unwrap_or_else(PoisonError::into_inner));
     }
 }
 
@@ -138,6 +111,19 @@ impl MetricSet {
             Some(slot) => slot.1 = value.to_owned(),
             None if room => self.dimensions.push((name.to_owned(), value.to_owned())),
             None => {}
+        }
+    }
+
+    /// Moves `other`'s metrics and dimensions into this set (init work's metrics join
+    /// the first invocation's).
+    pub fn absorb(&mut self, other: &mut MetricSet) {
+        for metric in std::mem::take(&mut other.metrics) {
+            for value in metric.values {
+                self.add(&metric.name, metric.unit, value, metric.high_resolution);
+            }
+        }
+        for (name, value) in std::mem::take(&mut other.dimensions) {
+            self.add_dimension(&name, &value);
         }
     }
 
@@ -236,7 +222,7 @@ impl MetricSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::TraceId;
+    use crate::model::ids::TraceId;
 
     fn set() -> MetricSet {
         MetricSet::new(&Config::from_lookup(|_| None))

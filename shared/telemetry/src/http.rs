@@ -3,7 +3,7 @@
 //! metrics, and a handler failure or panic turned into a 500 that names the
 //! request id and nothing internal.
 
-use std::{any::Any, convert::Infallible, fmt::Display, future::Future, panic::AssertUnwindSafe};
+use std::{any::Any, convert::Infallible, fmt::Display, future::Future, panic::AssertUnwindSafe, sync::Arc};
 
 use futures_util::FutureExt;
 use lambda_http::{
@@ -13,19 +13,21 @@ use lambda_http::{
 };
 use tracing::Span;
 
-use crate::emf::{add_dimension, add_metric, Unit};
+use crate::metrics::{add_dimension, add_metric, Unit};
 
-/// Wraps a handler into the service `lambda_http` runs.
+/// Wraps a handler into the service `lambda_http` runs (cloned per concurrent worker).
 pub(crate) fn service<H, Fut, E>(
     handler: H,
 ) -> impl lambda_http::Service<Request, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
+       + Clone
        + Send
        + 'static
 where
-    H: Fn(Request) -> Fut + Send + 'static,
+    H: Fn(Request) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Response<Body>, E>> + Send + 'static,
     E: Display + Send + 'static,
 {
+    let handler = Arc::new(handler);
     service_fn(move |request: Request| {
         let span = Span::current();
         let route = route(&request);

@@ -1,77 +1,82 @@
-//! The tower layer around each Lambda invocation: it opens the invocation span
-//! with Lambda's trace identity, and after the response is posted hands the
-//! invocation's telemetry to delivery.
+//! The tower layer around each Lambda invocation, and the process's view of the
+//! invocations in flight.
 //!
-//! It wraps `lambda_runtime`'s whole service stack, whose innermost part posts the
-//! response to the Runtime API; so everything after `inner.await` here runs after
-//! the response and before the runtime asks for the next event (the process cannot
-//! be frozen in between). This is the shape of `lambda_runtime::layers::OpenTelemetryLayer`;
+//! Arrows: the top of the crate's core. It opens each invocation with its own
+//! [`Recorder`] (capture), writes its EMF lines (emf, stdout) and hands its spans to
+//! delivery; it implements capture's [`Sink`] for spans that start without a parent.
+//!
+//! The layer wraps `lambda_runtime`'s whole service stack, whose innermost part posts
+//! the response to the Runtime API; so everything after `inner.await` here runs after
+//! the response and before that worker asks for its next event (the process cannot be
+//! frozen in between). This is the shape of `lambda_runtime::layers::OpenTelemetryLayer`;
 //! we write our own because that layer starts a new trace instead of continuing
 //! Lambda's (`Lambda-Runtime-Trace-Id`) and its flush hook is a blocking `Fn()`.
+//!
+//! Several invocations may run at once (Lambda Managed Instances): each has its own
+//! recorder, found from its spans, so nothing here is a process-wide "current".
 
 use std::{
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, PoisonError,
+    },
     task::{Context as TaskContext, Poll},
     time::Instant,
 };
 
 use lambda_runtime::{LambdaInvocation, Service};
-use tracing::{field::Empty, Instrument};
+use tracing::{field::Empty, Instrument, Span};
 
 use crate::{
-    hub::Hub,
-    ids::{TraceHeader, TraceId},
-    span::{TraceContext, INVOCATION_TARGET},
+    capture::{open_invocation_span, Sink, INVOCATION_TARGET},
+    config::Config,
+    delivery::{Delivery, Dropped},
+    emf::{MetricSet, Unit},
+    model::{
+        ids::{TraceHeader, TraceId},
+        TraceContext,
+    },
+    recorder::Recorder,
 };
 
-/// Tower layer that tells each invocation's story; added by [`crate::run_http`].
-#[derive(Clone)]
-pub struct InvocationLayer {
-    hub: Arc<Hub>,
+/// The process's invocations: those in flight, init's work, and where spans go.
+pub(crate) struct Invocations {
+    pub config: Config,
+    pub delivery: Delivery,
+    in_flight: Mutex<Vec<Arc<Recorder>>>,
+    /// Work done before the first invocation; adopted by it. Kept to collect init
+    /// spans that end later.
+    init: Arc<Recorder>,
+    detached: Arc<Recorder>,
+    /// True until the first invocation starts: the cold start is reported once.
+    cold: AtomicBool,
+    /// Whether finished spans have an exporter at all (X-Ray or OTLP compiled in and configured).
+    has_span_sink: bool,
 }
 
-impl InvocationLayer {
-    pub(crate) fn new(hub: Arc<Hub>) -> Self {
-        Self { hub }
-    }
-}
-
-impl<S> lambda_runtime::tower::Layer<S> for InvocationLayer {
-    type Service = InvocationService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        InvocationService {
-            inner,
-            hub: self.hub.clone(),
-            cold_start: true,
+impl Invocations {
+    pub fn new(config: Config) -> Self {
+        let delivery = Delivery::start(&config);
+        let max_spans = config.max_queue_spans;
+        Self {
+            has_span_sink: cfg!(any(feature = "xray", feature = "otlp")) && delivery.is_active(),
+            init: Arc::new(Recorder::init(MetricSet::new(&config), max_spans)),
+            detached: Arc::new(Recorder::detached(MetricSet::new(&config))),
+            in_flight: Mutex::new(Vec::new()),
+            cold: AtomicBool::new(true),
+            delivery,
+            config,
         }
     }
-}
 
-/// Tower service built by [`InvocationLayer`].
-pub struct InvocationService<S> {
-    inner: S,
-    hub: Arc<Hub>,
-    cold_start: bool,
-}
-
-impl<S> Service<LambdaInvocation> for InvocationService<S>
-where
-    S: Service<LambdaInvocation, Response = ()>,
-    S::Future: 'static,
-{
-    type Response = ();
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<(), S::Error>>>>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Recorder>>> {
+        self.in_flight.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
-        let received = Instant::now();
+    /// Opens one invocation's recorder; the first invocation adopts init's work.
+    fn begin(&self, invocation: &LambdaInvocation) -> Arc<Recorder> {
         let header = invocation
             .context
             .xray_trace_id
@@ -84,42 +89,190 @@ where
         let mut trace = TraceContext::new(trace_id, sampled, parent);
         trace.request_id = Some(invocation.context.request_id.clone());
         trace.function_arn = Some(invocation.context.invoked_function_arn.clone());
-        trace.cold_start = std::mem::replace(&mut self.cold_start, false);
-        let sample_rate = self.hub.config.debug_sample_rate;
+        trace.cold_start = self.cold.swap(false, Ordering::AcqRel);
+        let sample_rate = self.config.debug_sample_rate;
         trace.debug_sampled = sample_rate > 0.0 && fastrand::f64() < sample_rate;
-        let trace = Arc::new(trace);
-        self.hub.set_current_trace(Some(trace.clone()));
+        let recorder = Arc::new(Recorder::new(
+            Arc::new(trace),
+            MetricSet::new(&self.config),
+            self.config.max_queue_spans,
+        ));
+        if recorder.trace.cold_start {
+            recorder.adopt(&self.init);
+        }
+        self.in_flight().push(recorder.clone());
+        recorder
+    }
 
-        let span = tracing::info_span!(
-            target: INVOCATION_TARGET,
-            "invocation",
-            faas.invocation_id = %invocation.context.request_id,
-            faas.coldstart = trace.cold_start,
-            cloud.resource_id = %invocation.context.invoked_function_arn,
-            http.request.method = Empty,
-            http.route = Empty,
-            url.path = Empty,
-            http.response.status_code = Empty,
-        );
-        if let Some(Err(error)) = header {
+    /// After the response: the invocation's metrics and drop report go to the log
+    /// stream, its spans to delivery (waiting at most the flush budget).
+    async fn finish(&self, recorder: &Recorder, received: Instant, span: Span) {
+        let latency_ms = received.elapsed().as_secs_f64() * 1000.0;
+        self.delivery.stats.drop_spans(recorder.take_dropped_spans());
+        let dropped = self.delivery.stats.take_dropped();
+        if dropped != Dropped::default() {
+            span.in_scope(|| report_dropped(dropped, "telemetry could not deliver everything: the collector or daemon was unreachable or too slow"));
+        }
+        let lines = recorder.with_metrics(|metrics| {
+            metrics.add("Requests", Unit::Count, 1.0, false);
+            metrics.add("Latency", Unit::Milliseconds, latency_ms, false);
+            if dropped != Dropped::default() {
+                metrics.add("TelemetryDroppedSpans", Unit::Count, dropped.spans as f64, false);
+                metrics.add(
+                    "TelemetryDroppedXrayDocuments",
+                    Unit::Count,
+                    dropped.xray_documents as f64,
+                    false,
+                );
+            }
+            metrics.take_lines(&recorder.trace)
+        });
+        if cfg!(feature = "emf") {
+            for line in lines {
+                crate::stdout::write_line(&line);
+            }
+        }
+        // Closes the invocation span: its record joins the others.
+        drop(span);
+        self.in_flight()
+            .retain(|other| !std::ptr::eq(Arc::as_ptr(other), recorder));
+        let mut spans = recorder.take_spans();
+        spans.extend(self.init.take_spans());
+        self.delivery.flush(spans, self.config.flush_budget).await;
+    }
+
+    /// On SIGTERM: delivers what is left within the shutdown budget and reports any loss.
+    pub async fn shutdown(&self) {
+        // Lambda signals an idle process; anywhere else a signal may land mid-invocation:
+        // let the invocations in flight finish their spans first (for at most half the budget).
+        let started = Instant::now();
+        while !self.in_flight().is_empty() && started.elapsed() < self.config.shutdown_budget / 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        self.delivery
+            .shutdown(self.init.take_spans(), self.config.shutdown_budget)
+            .await;
+        let dropped = self.delivery.stats.take_dropped();
+        if dropped != Dropped::default() {
+            report_dropped(dropped, "telemetry could not deliver everything before shutdown");
+        }
+    }
+}
+
+fn report_dropped(dropped: Dropped, message: &str) {
+    tracing::warn!(
+        target: "telemetry::delivery",
+        dropped_spans = dropped.spans,
+        dropped_xray_documents = dropped.xray_documents,
+        "{message}"
+    );
+}
+
+impl Sink for Invocations {
+    fn orphan_owner(&self) -> Option<Arc<Recorder>> {
+        let in_flight = self.in_flight();
+        match in_flight.as_slice() {
+            [] if self.cold.load(Ordering::Acquire) => Some(self.init.clone()),
+            [only] => Some(only.clone()),
+            _ => None,
+        }
+    }
+
+    fn detached(&self) -> Arc<Recorder> {
+        self.detached.clone()
+    }
+
+    fn records(&self, trace: &TraceContext) -> bool {
+        self.has_span_sink
+            && (trace.sampled || (self.config.export_unsampled && self.config.otlp_endpoint.is_some()))
+    }
+}
+
+/// Tower layer that tells each invocation's story; added by [`crate::run_http`].
+#[derive(Clone)]
+pub struct InvocationLayer {
+    invocations: Arc<Invocations>,
+}
+
+impl InvocationLayer {
+    pub(crate) fn new(invocations: Arc<Invocations>) -> Self {
+        Self { invocations }
+    }
+}
+
+impl<S> lambda_runtime::tower::Layer<S> for InvocationLayer {
+    type Service = InvocationService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        InvocationService {
+            inner,
+            invocations: self.invocations.clone(),
+        }
+    }
+}
+
+/// Tower service built by [`InvocationLayer`]; cloned once per concurrent worker.
+#[derive(Clone)]
+pub struct InvocationService<S> {
+    inner: S,
+    invocations: Arc<Invocations>,
+}
+
+impl<S> Service<LambdaInvocation> for InvocationService<S>
+where
+    S: Service<LambdaInvocation, Response = ()>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = ();
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<(), S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
+        let received = Instant::now();
+        let invocations = self.invocations.clone();
+        let recorder = invocations.begin(&invocation);
+        let trace = &recorder.trace;
+        let span = open_invocation_span(&recorder, || {
+            tracing::info_span!(
+                target: INVOCATION_TARGET,
+                "invocation",
+                faas.invocation_id = %invocation.context.request_id,
+                faas.coldstart = trace.cold_start,
+                cloud.resource_id = %invocation.context.invoked_function_arn,
+                http.request.method = Empty,
+                http.route = Empty,
+                url.path = Empty,
+                http.response.status_code = Empty,
+                enduser.id = Empty,
+            )
+        });
+        if let Some(Err(error)) = invocation
+            .context
+            .xray_trace_id
+            .as_deref()
+            .map(TraceHeader::parse)
+        {
             span.in_scope(
                 || tracing::warn!(%error, "invalid X-Ray trace header: this request starts a new trace"),
             );
         }
         #[cfg(feature = "logs")]
-        if self.hub.config.log_event {
-            let event = crate::logs::redacted_event(&invocation.body, &self.hub.config.redacted_headers);
+        if invocations.config.log_event {
+            let event = crate::logs::redacted_event(&invocation.body, &invocations.config.redacted_headers);
             span.in_scope(|| tracing::info!(event = %event, "Lambda invocation event"));
         }
         let inner = {
             let _entered = span.enter();
             self.inner.call(invocation)
         };
-        let hub = self.hub.clone();
         Box::pin(async move {
-            let result = inner.instrument(span).await;
-            // The invocation span is closed now (its last handle went with `instrument`).
-            hub.finish_invocation(&trace, received).await;
+            let result = inner.instrument(span.clone()).await;
+            invocations.finish(&recorder, received, span).await;
             result
         })
     }

@@ -22,39 +22,50 @@
 //!
 //! # Layout
 //!
+//! Bottom up; each layer imports only from the layers above it in this list
+//! (`tests/the_module_graph_has_no_cycle.rs` holds the crate to it):
+//!
 //! - [`config`]: every setting, read from the environment in one place.
-//! - [`ids`]: trace identity (X-Ray header, OTLP ids, `traceparent`).
-//! - `span`: the one capture layer; finished spans become [`SpanRecord`]s.
-//! - [`xray`]: segment documents over UDP to the X-Ray daemon.
-//! - [`otlp`]: OTLP/HTTP protobuf export.
-//! - `logs`: JSON log lines with the request's ids.
-//! - [`emf`]: the metrics API and EMF lines.
+//! - `model`: the leaf: trace identity ([`ids`]), [`TraceContext`], [`SpanRecord`].
+//! - Pure encoders: `xray::segment` (X-Ray documents), `otlp::encode` (OTLP protobuf),
+//!   `emf` (EMF lines).
+//! - Transports, each owning its outcome: `xray::udp` (the daemon), `otlp::http`
+//!   (OTLP/HTTP) over `http_client`, `stdout` (the log stream).
 //! - `delivery`: the thread that exports after the response, retries, bounds and counts.
-//! - `invocation`: the tower layer around each invocation; `http`: the API Gateway face.
-//! - [`outgoing`]: traced HTTP calls and trace headers; [`aws`]: traced AWS SDK calls, SSM secrets.
+//! - `recorder`: one invocation's spans and metrics; `capture`: the one `tracing` layer
+//!   that records spans into their invocation's recorder, through a narrow `Sink`;
+//!   `logs`: JSON log lines with the request's ids.
+//! - [`metrics`]: the metrics API and its global handle; `invocation`: the tower layer
+//!   around each invocation and the invocations in flight; `http`: the API Gateway face.
+//! - [`outgoing`]: traced HTTP calls and trace headers; [`aws`]: traced AWS SDK calls.
 #![warn(missing_docs)]
+// A build with only some pillars (or none: the benchmark's baseline) leaves parts unused.
 #![cfg_attr(
-    not(any(feature = "xray", feature = "otlp", feature = "logs", feature = "emf")),
+    not(all(feature = "xray", feature = "otlp", feature = "logs", feature = "emf", feature = "aws")),
     allow(dead_code)
 )]
 
 #[cfg(feature = "aws")]
 pub mod aws;
+mod capture;
 pub mod config;
 mod delivery;
-pub mod emf;
+mod emf;
 mod error;
 mod http;
-mod hub;
-pub mod ids;
+#[cfg(feature = "otlp")]
+mod http_client;
 mod invocation;
 #[cfg(feature = "logs")]
 mod logs;
+pub mod metrics;
+mod model;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 pub mod outgoing;
 mod panics;
-mod span;
+mod recorder;
+mod stdout;
 #[cfg(feature = "xray")]
 pub mod xray;
 
@@ -62,21 +73,46 @@ use std::{fmt::Display, future::Future, sync::Arc};
 
 use lambda_http::{Body, Request, Response};
 
+pub use capture::span_ids;
 pub use config::Config;
 pub use delivery::{DeliveryStats, Dropped};
-pub use emf::{add_dimension, add_high_resolution_metric, add_metric, Unit};
 pub use error::TelemetryError;
 pub use invocation::{InvocationLayer, InvocationService};
-pub use span::{span_ids, FieldValue, SpanEvent, SpanRecord, TraceContext};
+pub use metrics::{add_dimension, add_high_resolution_metric, add_metric, Unit};
+pub use model::{ids, FieldValue, SpanEvent, SpanRecord, TraceContext};
+
+/// Runs `main` on the tokio runtime this environment calls for.
+///
+/// One thread where Lambda runs one invocation at a time: the least init time and
+/// memory. A worker thread per CPU where it runs several at once (Lambda Managed
+/// Instances, `AWS_LAMBDA_MAX_CONCURRENCY` above 1), so they run in parallel.
+///
+/// ```no_run
+/// # async fn handler(_: lambda_http::Request) -> Result<lambda_http::Response<lambda_http::Body>, std::convert::Infallible> { unimplemented!() }
+/// fn main() -> Result<(), lambda_http::Error> {
+///     telemetry::block_on(telemetry::run_http(handler))
+/// }
+/// ```
+pub fn block_on<F: Future>(main: F) -> F::Output {
+    let runtime = if config::max_concurrency_from_env() > 1 {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    };
+    runtime
+        .expect("the operating system refused the threads or timers of a tokio runtime")
+        .block_on(main)
+}
 
 /// Runs an API Gateway handler as a Lambda function, with telemetry.
 ///
 /// Initialises telemetry from the environment ([`Config::from_env`]), registers
-/// for graceful shutdown, and serves invocations until the process ends. Built
-/// without any sink feature, it runs the handler bare (the benchmark's baseline).
+/// for graceful shutdown, and serves invocations until the process ends: one at a
+/// time, or as many at once as `AWS_LAMBDA_MAX_CONCURRENCY` allows. Built without
+/// any sink feature, it runs the handler bare (the benchmark's baseline).
 pub async fn run_http<H, Fut, E>(handler: H) -> Result<(), lambda_http::Error>
 where
-    H: Fn(Request) -> Fut + Send + 'static,
+    H: Fn(Request) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Response<Body>, E>> + Send + 'static,
     E: Display + Send + 'static,
 {
@@ -86,91 +122,75 @@ where
         let telemetry = init(Config::from_env())?;
         telemetry.read_secrets().await;
         telemetry.flush_on_shutdown().await;
-        lambda_http::runtime(service).layer(telemetry.layer()).run().await
+        lambda_http::runtime_concurrent(service)
+            .layer(telemetry.layer())
+            .run_concurrent()
+            .await
     }
     #[cfg(not(any(feature = "xray", feature = "otlp", feature = "logs", feature = "emf")))]
-    lambda_http::run(service).await
+    lambda_http::run_concurrent(service).await
 }
-
-/// Our own transports' targets: never traced, logged from WARN only (tracing them
-/// would feed telemetry into itself).
-const QUIET_TARGETS: &[&str] = &[
-    "hyper",
-    "hyper_util",
-    "rustls",
-    "h2",
-    "tower",
-    "lambda_runtime",
-    "lambda_runtime_api_client",
-    "lambda_extension",
-    // The AWS SDK's and the database driver's own spans: our client spans stand for them.
-    "aws_smithy",
-    "aws_sdk",
-    "aws_config",
-    "aws_runtime",
-    "aws_sigv4",
-    "aws_credential_types",
-    "tokio_postgres",
-];
 
 /// Installed telemetry: the handle that builds the invocation layer.
 pub struct Telemetry {
-    hub: Arc<hub::Hub>,
+    invocations: Arc<invocation::Invocations>,
 }
 
 /// Installs the telemetry layers as the global `tracing` subscriber.
 pub fn init(config: Config) -> Result<Telemetry, TelemetryError> {
     use tracing_subscriber::{filter::Targets, layer::SubscriberExt, Layer};
 
-    let hub = Arc::new(hub::Hub::new(config));
-    let quiet = QUIET_TARGETS;
+    let invocations = Arc::new(invocation::Invocations::new(config));
+    let sink: Arc<dyn capture::Sink> = invocations.clone();
+    let quiet = config::QUIET_TARGETS;
     let capture_filter = Targets::new().with_default(tracing::Level::TRACE).with_targets(
         quiet
             .iter()
             .map(|t| (*t, tracing_subscriber::filter::LevelFilter::OFF)),
     );
-    let subscriber =
-        tracing_subscriber::registry().with(span::CaptureLayer::new(hub.clone()).with_filter(capture_filter));
+    let subscriber = tracing_subscriber::registry()
+        .with(capture::CaptureLayer::new(sink.clone()).with_filter(capture_filter));
     #[cfg(feature = "logs")]
     let subscriber = {
-        let filter = hub.config.log_filter.parse::<Targets>().unwrap_or_else(|error| {
+        let config = &invocations.config;
+        let filter = config.log_filter.parse::<Targets>().unwrap_or_else(|error| {
             eprintln!(
                 "[telemetry] log level {:?} not understood ({error}): using info",
-                hub.config.log_filter
+                config.log_filter
             );
             Targets::new().with_default(tracing::Level::INFO)
         });
         let filter = filter.with_targets(quiet.iter().map(|t| (*t, tracing::Level::WARN)));
-        subscriber
-            .with(logs::JsonLogLayer::new(hub.clone()).with_filter(logs::LogFilter::new(filter, hub.clone())))
+        let log_filter = logs::LogFilter::new(filter, config, sink.clone());
+        subscriber.with(logs::JsonLogLayer::new(config, sink.clone()).with_filter(log_filter))
     };
     tracing::subscriber::set_global_default(subscriber)?;
     panics::install_hook();
-    emf::HUB
-        .set(hub.clone())
-        .map_err(|_| TelemetryError::AlreadyInitialised)?;
-    Ok(Telemetry { hub })
+    if !metrics::install(sink) {
+        return Err(TelemetryError::AlreadyInitialised);
+    }
+    Ok(Telemetry { invocations })
 }
 
 impl Telemetry {
     /// The tower layer to add to a `lambda_runtime::Runtime`.
     pub fn layer(&self) -> InvocationLayer {
-        InvocationLayer::new(self.hub.clone())
+        InvocationLayer::new(self.invocations.clone())
     }
 
     /// Delivery counters (exported and dropped spans).
     pub fn stats(&self) -> &DeliveryStats {
-        &self.hub.delivery.stats
+        &self.invocations.delivery.stats
     }
 
     /// Reads the secrets named in the config (the Honeycomb key from SSM), as a traced
     /// call. A failure is said on stderr (without the secret) and exports go on without it.
     pub async fn read_secrets(&self) {
         #[cfg(feature = "aws")]
-        if let Some(parameter) = &self.hub.config.honeycomb_key_parameter {
+        if let Some(parameter) = &self.invocations.config.honeycomb_key_parameter {
             let ssm = aws::ssm_client(&aws::sdk_config().await);
             match aws::read_parameter(&ssm, parameter).await {
-                Ok(key) => self.hub.delivery.set_otlp_header("x-honeycomb-team", key),
+                Ok(key) => self.invocations.delivery.set_otlp_header("x-honeycomb-team", key),
                 Err(error) => {
                     let error = aws_smithy_types::error::display::DisplayErrorContext(error.as_ref());
                     eprintln!(
@@ -188,7 +208,7 @@ impl Telemetry {
     /// request at init and nothing per invocation). Outside Lambda, or where the
     /// Extensions API is missing, registration fails quietly and signals still work.
     pub async fn flush_on_shutdown(&self) {
-        if self.hub.config.in_lambda {
+        if self.invocations.config.in_lambda {
             let extension = lambda_extension::Extension::new()
                 .with_events(&[])
                 .with_extension_name("cruddur-telemetry")
@@ -205,7 +225,7 @@ impl Telemetry {
                 }
             }
         }
-        let hub = self.hub.clone();
+        let invocations = self.invocations.clone();
         tokio::spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
             let (Ok(mut term), Ok(mut int)) =
@@ -218,7 +238,7 @@ impl Telemetry {
                 _ = term.recv() => {}
                 _ = int.recv() => {}
             }
-            hub.shutdown().await;
+            invocations.shutdown().await;
             std::process::exit(0);
         });
     }

@@ -1,10 +1,14 @@
 //! Logs: one JSON object a line on stdout, carrying the request's trace ids.
 //!
+//! Arrows: logs sit beside capture (they read its per-span state for the ids) and
+//! write through `stdout`; nothing below imports them.
+//!
 //! Every line has `timestamp` (RFC 3339, ms), `level`, `message`, `service`,
 //! `cold_start`, the function's name/version/memory/ARN, `requestId`,
-//! `xray_trace_id`, `trace_id` and `span_id`, then the event's own fields. Lines
-//! outside any span (a task spawned without `.in_current_span()`) take the ids of
-//! the invocation in progress, so every line of a request can be found by its id.
+//! `xray_trace_id`, `trace_id`, `span_id` and the caller's `user_id`, then the
+//! event's own fields. The ids come from the line's span; a line outside any span (a
+//! task spawned without `.in_current_span()`) takes the ids of the one invocation in
+//! flight, and none when several are (it could be any of them).
 
 use std::{io::Write as _, sync::Arc, time::SystemTime};
 
@@ -19,21 +23,24 @@ use serde_json::Value;
 use tracing::{subscriber::Interest, Level, Metadata};
 use tracing_subscriber::{filter::Targets, layer::Filter};
 
-use crate::{hub::Hub, span::SpanState};
+use crate::{
+    capture::{Sink, SpanState},
+    config::Config,
+    recorder::Recorder,
+};
 
 const TIMESTAMP: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
 /// The layer that writes JSON log lines.
-pub struct JsonLogLayer {
-    hub: Arc<Hub>,
+pub(crate) struct JsonLogLayer {
+    sink: Arc<dyn Sink>,
     /// The function's fields, pre-rendered once: `,"service":"…",…`.
     static_fields: Vec<u8>,
 }
 
 impl JsonLogLayer {
-    pub(crate) fn new(hub: Arc<Hub>) -> Self {
-        let config = &hub.config;
+    pub fn new(config: &Config, sink: Arc<dyn Sink>) -> Self {
         let mut static_fields = Vec::new();
         for (key, value) in [
             ("service", &config.service_name),
@@ -49,7 +56,7 @@ impl JsonLogLayer {
             push_key(&mut static_fields, "sampling_rate");
             let _ = write!(static_fields, "{}", config.debug_sample_rate);
         }
-        Self { hub, static_fields }
+        Self { sink, static_fields }
     }
 }
 
@@ -63,13 +70,14 @@ where
             .and_then(|span| {
                 span.extensions()
                     .get::<SpanState>()
-                    .map(|state| (state.trace.clone(), state.span_id))
+                    .map(|state| (state.owner.clone(), state.span_id))
             })
             .or_else(|| {
-                self.hub
-                    .current_trace()
-                    .map(|trace| (trace.clone(), trace.root_span_id))
-            });
+                self.sink
+                    .orphan_owner()
+                    .map(|owner| (owner.clone(), owner.trace.root_span_id))
+            })
+            .filter(|(owner, _)| owner.is_invocation());
 
         let mut line = Vec::with_capacity(512);
         line.extend_from_slice(b"{\"timestamp\":\"");
@@ -85,7 +93,8 @@ where
         };
         event.record(&mut visitor);
         line.extend_from_slice(&self.static_fields);
-        if let Some((trace, span_id)) = ids {
+        if let Some((owner, span_id)) = ids {
+            let trace = &owner.trace;
             push_key(&mut line, "cold_start");
             line.extend_from_slice(if trace.cold_start { b"true" } else { b"false" });
             if let Some(arn) = &trace.function_arn {
@@ -104,6 +113,10 @@ where
             let _ = write!(line, "\"{span_id}\"");
             push_key(&mut line, "sampled");
             line.extend_from_slice(if trace.sampled { b"true" } else { b"false" });
+            if let Some(user) = owner.user() {
+                push_key(&mut line, "user_id");
+                push_str(&mut line, user);
+            }
         }
         push_key(&mut line, "target");
         push_str(&mut line, event.metadata().target());
@@ -112,7 +125,7 @@ where
             message_only: false,
         });
         line.extend_from_slice(b"}\n");
-        self.hub.write_line(&line);
+        crate::stdout::write_line(&line);
     }
 }
 
@@ -181,28 +194,42 @@ pub(crate) struct LogFilter {
     targets: Targets,
     /// Sampled invocations log at DEBUG where `targets` allows less.
     sampled: Option<Targets>,
-    hub: Arc<Hub>,
+    sink: Arc<dyn Sink>,
 }
 
 impl LogFilter {
-    pub fn new(targets: Targets, hub: Arc<Hub>) -> Self {
-        let sampled = (hub.config.debug_sample_rate > 0.0)
+    pub fn new(targets: Targets, config: &Config, sink: Arc<dyn Sink>) -> Self {
+        let sampled = (config.debug_sample_rate > 0.0)
             .then(|| targets.clone().with_default(Level::DEBUG))
-            .map(|t| t.with_targets(crate::QUIET_TARGETS.iter().map(|q| (*q, Level::WARN))));
+            .map(|t| t.with_targets(crate::config::QUIET_TARGETS.iter().map(|q| (*q, Level::WARN))));
         Self {
             targets,
             sampled,
-            hub,
+            sink,
         }
+    }
+
+    /// Whether the invocation the current span belongs to was picked for DEBUG lines.
+    fn debug_sampled<S>(&self, ctx: &Context<'_, S>) -> bool
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let owner: Option<Arc<Recorder>> = ctx
+            .lookup_current()
+            .and_then(|span| span.extensions().get::<SpanState>().map(|s| s.owner.clone()))
+            .or_else(|| self.sink.orphan_owner());
+        owner.is_some_and(|owner| owner.trace.debug_sampled)
     }
 }
 
-impl<S> Filter<S> for LogFilter {
-    fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
+impl<S> Filter<S> for LogFilter
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn enabled(&self, meta: &Metadata<'_>, ctx: &Context<'_, S>) -> bool {
         self.targets.would_enable(meta.target(), meta.level())
             || self.sampled.as_ref().is_some_and(|sampled| {
-                sampled.would_enable(meta.target(), meta.level())
-                    && self.hub.current_trace().is_some_and(|trace| trace.debug_sampled)
+                sampled.would_enable(meta.target(), meta.level()) && self.debug_sampled(ctx)
             })
     }
 

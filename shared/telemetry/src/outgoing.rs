@@ -7,7 +7,7 @@ use std::{fmt::Display, future::Future};
 use lambda_http::http::{HeaderName, HeaderValue, Request, Response};
 use tracing::{field::Empty, Instrument, Span};
 
-use crate::{ids::traceparent, span::span_ids};
+use crate::{capture::span_ids, model::ids::traceparent};
 
 /// The trace headers naming `span` as the caller: `X-Amzn-Trace-Id` and `traceparent`.
 pub fn trace_headers(span: &Span) -> Vec<(HeaderName, HeaderValue)> {

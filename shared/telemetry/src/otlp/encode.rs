@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::{
 
 use crate::{
     config::Config,
-    span::{FieldValue, SpanRecord},
+    model::{FieldValue, SpanRecord},
 };
 
 /// The resource attributes every span carries (OpenTelemetry semantic conventions).
@@ -172,9 +172,9 @@ fn unix_nanos(time: SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
+    use crate::model::{
         ids::{SpanId, TraceHeader},
-        span::TraceContext,
+        TraceContext,
     };
     use std::sync::Arc;
 

@@ -3,49 +3,25 @@
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::{header, Request, StatusCode, Uri};
-use hyper_util::{
-    client::legacy::{connect::HttpConnector, Client},
-    rt::TokioExecutor,
-};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use prost::Message;
 
 use super::{encode_request, resource_attributes};
-use crate::{config::Config, delivery::Outcome, span::SpanRecord};
+use crate::{
+    config::Config,
+    http_client::{HttpClient, WrittenBody},
+    model::SpanRecord,
+};
 
-/// Plain HTTP for a local collector, TLS only where the endpoint wants it: loading
-/// root certificates costs memory a local endpoint does not need.
-enum HttpClient {
-    Plain(Client<HttpConnector, WrittenBody>),
-    Tls(Client<hyper_rustls::HttpsConnector<HttpConnector>, WrittenBody>),
-}
-
-impl HttpClient {
-    fn for_endpoint(endpoint: &Uri) -> Self {
-        let builder = Client::builder(TokioExecutor::new());
-        if endpoint.scheme_str() == Some("http") {
-            return Self::Plain(builder.build_http());
-        }
-        // The provider is named, not taken from the process default: the AWS SDK may
-        // bring a second one, and rustls then refuses to guess.
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-            .expect("ring supports the default protocol versions")
-            .https_or_http()
-            .enable_http1()
-            .build();
-        Self::Tls(builder.build(connector))
-    }
-
-    async fn request(
-        &self,
-        request: Request<WrittenBody>,
-    ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
-        match self {
-            Self::Plain(client) => client.request(request).await.map_err(|e| e.to_string()),
-            Self::Tls(client) => client.request(request).await.map_err(|e| e.to_string()),
-        }
-    }
+/// How one export attempt ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The collector took the spans.
+    Delivered,
+    /// Worth trying again (timeout, connection error, 5xx, 429, 408).
+    Retry(String),
+    /// Not worth trying again (any other 4xx, a bad endpoint).
+    GiveUp(String),
 }
 
 /// Sends encoded spans to one OTLP endpoint.
@@ -140,10 +116,7 @@ impl Exporter {
         {
             request = request.header(name, value);
         }
-        let request = match request.body(WrittenBody {
-            data: Some(body),
-            written,
-        }) {
+        let request = match request.body(WrittenBody::new(body, written)) {
             Ok(request) => request,
             Err(error) => return Outcome::GiveUp(format!("cannot build the request: {error}")),
         };
@@ -173,37 +146,6 @@ impl Exporter {
             }
             Ok(Ok(status)) => Outcome::GiveUp(format!("collector refused the spans: {status}")),
         }
-    }
-}
-
-/// A one-frame request body that tells its waiters when hyper takes the frame:
-/// the connection writes it to the socket in the same turn.
-pub(crate) struct WrittenBody {
-    data: Option<Bytes>,
-    written: Vec<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl hyper::body::Body for WrittenBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-        let frame = self.data.take().map(|data| Ok(hyper::body::Frame::data(data)));
-        for waiter in self.written.drain(..) {
-            let _ = waiter.send(());
-        }
-        std::task::Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.data.is_none()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        hyper::body::SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
     }
 }
 

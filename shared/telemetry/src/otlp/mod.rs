@@ -10,4 +10,4 @@ mod encode;
 mod http;
 
 pub use encode::{encode_request, resource_attributes};
-pub(crate) use http::Exporter;
+pub(crate) use http::{Exporter, Outcome};

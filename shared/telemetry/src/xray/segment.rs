@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::span::{display, FieldValue, SpanRecord};
+use crate::model::{display, FieldValue, SpanRecord};
 
 /// The daemon's header line, before every document.
 pub const HEADER: &str = "{\"format\": \"json\", \"version\": 1}\n";
@@ -236,7 +236,7 @@ fn body(span: &SpanRecord, function_name: &str) -> Value {
             .map(|e| {
                 let field = |k: &str| e.fields.iter().find(|(key, _)| *key == k).map(|(_, v)| display(v));
                 let mut exception = json!({
-                    "id": crate::ids::SpanId::generate().to_string(),
+                    "id": crate::model::ids::SpanId::generate().to_string(),
                     "message": field("exception.message").or_else(|| field("message")).unwrap_or_else(|| message.clone()),
                     "type": field("exception.type").unwrap_or_else(|| "Error".into()),
                 });
@@ -301,9 +301,9 @@ fn epoch_secs(time: std::time::SystemTime) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
+    use crate::model::{
         ids::{SpanId, TraceId},
-        span::TraceContext,
+        TraceContext,
     };
     use std::{sync::Arc, time::SystemTime};
 

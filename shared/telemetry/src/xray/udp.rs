@@ -1,11 +1,8 @@
-//! Sending documents to the X-Ray daemon over UDP, never blocking.
+//! The daemon transport: documents as UDP datagrams to the X-Ray daemon, never blocking.
 
-use std::{
-    net::{SocketAddr, ToSocketAddrs, UdpSocket},
-    sync::Arc,
-};
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 
-use crate::{config::Config, delivery::DeliveryStats, span::SpanRecord};
+use crate::{config::Config, model::SpanRecord};
 
 /// A non-blocking UDP socket aimed at the daemon; resolved on first use (on the
 /// delivery thread, so a slow DNS lookup never delays init or a response).
@@ -14,37 +11,36 @@ pub(crate) struct Sender {
     function_name: String,
     in_lambda: bool,
     target: Option<Option<(UdpSocket, SocketAddr)>>,
-    stats: Arc<DeliveryStats>,
 }
 
 impl Sender {
-    pub fn new(config: &Config, stats: Arc<DeliveryStats>) -> Self {
+    pub fn new(config: &Config) -> Self {
         Self {
             daemon_address: config.xray_daemon_address.clone(),
             function_name: config.function_name.clone(),
             in_lambda: config.in_lambda,
             target: None,
-            stats,
         }
     }
 
-    /// Sends the sampled spans' documents; failures are counted, never raised.
-    pub fn send(&mut self, spans: &[SpanRecord]) {
-        let (datagrams, too_large) = super::encode(spans, &self.function_name, self.in_lambda);
-        (0..too_large).for_each(|_| self.stats.drop_xray_document());
+    /// Sends the sampled spans' documents. Returns how many documents could not be
+    /// sent (too large, no daemon address, socket full); failures are never raised.
+    pub fn send(&mut self, spans: &[SpanRecord]) -> usize {
+        let (datagrams, mut dropped) = super::encode(spans, &self.function_name, self.in_lambda);
         if datagrams.is_empty() {
-            return;
+            return dropped;
         }
-        let address = self.daemon_address.clone();
-        let target = self.target.get_or_insert_with(|| connect(&address));
+        let address = &self.daemon_address;
+        let target = self.target.get_or_insert_with(|| connect(address));
         for datagram in datagrams {
             let sent = target
                 .as_ref()
                 .map(|(socket, daemon)| socket.send_to(&datagram, daemon));
             if !matches!(sent, Some(Ok(_))) {
-                self.stats.drop_xray_document();
+                dropped += 1;
             }
         }
+        dropped
     }
 }
 

@@ -1,0 +1,195 @@
+//! The HTTP client every export transport shares: plain HTTP for a local collector,
+//! TLS only where the endpoint wants it, and a signal that a request's bytes have
+//! reached the kernel.
+//!
+//! Why the signal: after its response an invocation waits (at most the flush budget)
+//! until its export is written, because from then on the kernel delivers the bytes
+//! even while Lambda keeps the process frozen. "Written" must mean written: hyper
+//! takes the body's frame, then flushes it to the socket later in the same poll of
+//! the connection. Telling the invocation when the frame is taken lets it ask for the
+//! next event, and Lambda freeze the process, before the write happens (seen under a
+//! loaded machine). So a request body ([`WrittenBody`]) parks its waiters when its
+//! frame is taken, and the connection's socket ([`FlushSignalling`]) releases them
+//! once a flush has pushed everything to the kernel. Both run in the connection's
+//! task on the delivery thread's single-threaded runtime, so a thread-local carries
+//! the waiters from one to the other.
+
+use std::{
+    cell::RefCell,
+    future::Future,
+    io,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use hyper::{body::Frame, Request, Uri};
+use hyper_util::{
+    client::legacy::{
+        connect::{Connected, Connection, HttpConnector},
+        Client,
+    },
+    rt::TokioExecutor,
+};
+use tokio::sync::oneshot;
+
+thread_local! {
+    /// Waiters of bodies taken by a connection and not flushed yet.
+    static TAKEN: RefCell<Vec<oneshot::Sender<()>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Plain HTTP for a local collector, TLS only where the endpoint wants it: loading
+/// root certificates costs memory a local endpoint does not need.
+pub(crate) enum HttpClient {
+    Plain(Client<FlushSignalling<HttpConnector>, WrittenBody>),
+    Tls(Client<hyper_rustls::HttpsConnector<FlushSignalling<HttpConnector>>, WrittenBody>),
+}
+
+impl HttpClient {
+    /// A client for `endpoint`'s scheme.
+    pub fn for_endpoint(endpoint: &Uri) -> Self {
+        let builder = Client::builder(TokioExecutor::new());
+        let mut tcp = HttpConnector::new();
+        if endpoint.scheme_str() == Some("http") {
+            return Self::Plain(builder.build(FlushSignalling(tcp)));
+        }
+        tcp.enforce_http(false);
+        // The provider is named, not taken from the process default: the AWS SDK may
+        // bring a second one, and rustls then refuses to guess.
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .expect("ring supports the default protocol versions")
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(FlushSignalling(tcp));
+        Self::Tls(builder.build(connector))
+    }
+
+    /// Sends one request.
+    pub async fn request(
+        &self,
+        request: Request<WrittenBody>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
+        match self {
+            Self::Plain(client) => client.request(request).await.map_err(|e| e.to_string()),
+            Self::Tls(client) => client.request(request).await.map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// A one-frame request body whose waiters are told once its bytes are in the kernel.
+pub(crate) struct WrittenBody {
+    data: Option<Bytes>,
+    written: Vec<oneshot::Sender<()>>,
+}
+
+impl WrittenBody {
+    /// A body of `data`; `written` are told once it is flushed to the socket (and
+    /// dropped unsent if the attempt fails before that).
+    pub fn new(data: Bytes, written: Vec<oneshot::Sender<()>>) -> Self {
+        Self {
+            data: Some(data),
+            written,
+        }
+    }
+}
+
+impl hyper::body::Body for WrittenBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let frame = self.data.take().map(|data| Ok(Frame::data(data)));
+        if !self.written.is_empty() {
+            let written = std::mem::take(&mut self.written);
+            TAKEN.with(|taken| taken.borrow_mut().extend(written));
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+    }
+}
+
+/// A connector whose connections release the waiters of taken bodies on each
+/// completed flush (see the module doc).
+#[derive(Clone)]
+pub(crate) struct FlushSignalling<C>(C);
+
+impl<C> tower_service::Service<Uri> for FlushSignalling<C>
+where
+    C: tower_service::Service<Uri>,
+    C::Future: Send + 'static,
+{
+    type Response = Flushed<C::Response>;
+    type Error = C::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.0.call(uri);
+        Box::pin(async move { connecting.await.map(Flushed) })
+    }
+}
+
+/// A connection's socket that releases the waiters of taken bodies once flushed.
+pub(crate) struct Flushed<T>(T);
+
+impl<T: Connection> Connection for Flushed<T> {
+    fn connected(&self) -> Connected {
+        self.0.connected()
+    }
+}
+
+impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for Flushed<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for Flushed<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let flushed = Pin::new(&mut self.0).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = flushed {
+            for waiter in TAKEN.with(|taken| std::mem::take(&mut *taken.borrow_mut())) {
+                let _ = waiter.send(());
+            }
+        }
+        flushed
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+}

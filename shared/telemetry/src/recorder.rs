@@ -1,0 +1,163 @@
+//! What one invocation records until its response is sent: its finished spans, its
+//! metrics, and what is learnt about it on the way (the caller).
+//!
+//! Every span of an invocation keeps an `Arc` of its recorder in its per-span state
+//! (`capture`), the way tracing-subscriber keeps per-span state in span extensions;
+//! so however many invocations run at once, a span, a log line or a metric finds its
+//! own invocation's recorder from its span, never from a process-wide "current".
+//!
+//! Work done at init (before any invocation) goes to the init recorder, which the
+//! first invocation adopts: init's spans join the first invocation's trace under its
+//! root span, and init's metrics join its metrics. Init work is the cold start of
+//! that first request, never a trace of its own.
+
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc, Mutex, OnceLock, PoisonError,
+};
+
+use crate::{
+    emf::MetricSet,
+    model::{ids::TraceId, SpanRecord, TraceContext},
+};
+
+/// Whose work a recorder holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// One invocation's.
+    Invocation,
+    /// Work done before the first invocation, adopted by it.
+    Init,
+    /// Work no invocation can be told to own (a parentless task while several run at
+    /// once): kept out of every trace, counted as dropped.
+    Detached,
+}
+
+/// One invocation's (or init's) spans and metrics, shared by all its spans.
+pub(crate) struct Recorder {
+    /// The trace the invocation belongs to.
+    pub trace: Arc<TraceContext>,
+    /// Whose work this records.
+    pub kind: Kind,
+    spans: Mutex<Vec<SpanRecord>>,
+    metrics: Mutex<MetricSet>,
+    /// The signed-in caller's id (`enduser.id`), once some span records it.
+    user_id: OnceLock<String>,
+    /// Set on the init recorder when the first invocation adopts it: spans that close
+    /// later join that invocation's trace too.
+    adopter: OnceLock<Arc<TraceContext>>,
+    /// Most spans held; past it spans are dropped and counted, so memory stays bounded
+    /// however many invocations run at once.
+    max_spans: usize,
+    dropped_spans: AtomicUsize,
+}
+
+impl Recorder {
+    /// A recorder for one invocation of `trace`.
+    pub fn new(trace: Arc<TraceContext>, metrics: MetricSet, max_spans: usize) -> Self {
+        Self {
+            trace,
+            kind: Kind::Invocation,
+            spans: Mutex::new(Vec::new()),
+            metrics: Mutex::new(metrics),
+            user_id: OnceLock::new(),
+            adopter: OnceLock::new(),
+            max_spans,
+            dropped_spans: AtomicUsize::new(0),
+        }
+    }
+
+    /// The recorder of work done before the first invocation.
+    pub fn init(metrics: MetricSet, max_spans: usize) -> Self {
+        let trace = Arc::new(TraceContext::new(TraceId::generate(), true, None));
+        Self {
+            kind: Kind::Init,
+            ..Self::new(trace, metrics, max_spans)
+        }
+    }
+
+    /// A recorder that keeps nothing (see [`Kind::Detached`]).
+    pub fn detached(metrics: MetricSet) -> Self {
+        let trace = Arc::new(TraceContext::new(TraceId::generate(), false, None));
+        Self {
+            kind: Kind::Detached,
+            ..Self::new(trace, metrics, 0)
+        }
+    }
+
+    /// Whether log lines name this recorder's request (init and detached work has none).
+    pub fn is_invocation(&self) -> bool {
+        self.kind == Kind::Invocation
+    }
+
+    /// Keeps a finished span until the invocation hands its spans to delivery.
+    pub fn push_span(&self, record: SpanRecord) {
+        let record = match self.adopter.get() {
+            Some(first) => reparent(record, first),
+            None => record,
+        };
+        let mut spans = lock(&self.spans);
+        if spans.len() < self.max_spans {
+            spans.push(record);
+        } else {
+            self.dropped_spans.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes every span finished so far.
+    pub fn take_spans(&self) -> Vec<SpanRecord> {
+        std::mem::take(&mut *lock(&self.spans))
+    }
+
+    /// Spans dropped past the bound since the last look.
+    pub fn take_dropped_spans(&self) -> usize {
+        self.dropped_spans.swap(0, Ordering::Relaxed)
+    }
+
+    /// Runs `f` on the invocation's metrics.
+    pub fn with_metrics<R>(&self, f: impl FnOnce(&mut MetricSet) -> R) -> R {
+        f(&mut lock(&self.metrics))
+    }
+
+    /// The parent of a span that starts with no parent span: the invocation span (or
+    /// none at init, where the first invocation's root becomes it on adoption).
+    pub fn orphan_parent(&self) -> Option<crate::model::ids::SpanId> {
+        (self.kind == Kind::Invocation).then_some(self.trace.root_span_id)
+    }
+
+    /// Records the caller's id; the first one recorded stays.
+    pub fn set_user(&self, id: &str) {
+        if self.user_id.get().is_none() && !id.is_empty() {
+            let _ = self.user_id.set(id.to_owned());
+        }
+    }
+
+    /// The caller's id, if recorded.
+    pub fn user(&self) -> Option<&str> {
+        self.user_id.get().map(String::as_str)
+    }
+
+    /// The first invocation takes init's spans and metrics into its own story.
+    pub fn adopt(&self, init: &Recorder) {
+        if init.adopter.set(self.trace.clone()).is_err() {
+            return;
+        }
+        for span in init.take_spans() {
+            self.push_span(reparent(span, &self.trace));
+        }
+        let mut init_metrics = lock(&init.metrics);
+        self.with_metrics(|metrics| metrics.absorb(&mut init_metrics));
+    }
+}
+
+/// An init span moved into the first invocation's trace: parentless ones hang under
+/// its root span.
+fn reparent(mut record: SpanRecord, first: &Arc<TraceContext>) -> SpanRecord {
+    record.trace = first.clone();
+    record.parent_id = Some(record.parent_id.unwrap_or(first.root_span_id));
+    record
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
