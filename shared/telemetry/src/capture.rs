@@ -200,7 +200,7 @@ where
         if !self.sink.records(&state.owner.trace) {
             return;
         }
-        if state.is_invocation {
+        let (remote_parent, links) = if state.is_invocation {
             // The caller may have been recorded on a child span: the root span names it too.
             if let Some(user) = state
                 .owner
@@ -209,7 +209,10 @@ where
             {
                 state.fields.push((ENDUSER_ID, FieldValue::Str(user.to_owned())));
             }
-        }
+            state.owner.remote_context()
+        } else {
+            (None, Vec::new())
+        };
         // Wall-clock start plus a monotonic duration: immune to clock steps mid-span.
         let end = state.start + state.started.elapsed();
         let owner = state.owner.clone();
@@ -224,6 +227,8 @@ where
             fields: state.fields,
             events: state.events,
             error: state.error,
+            remote_parent,
+            links,
         });
     }
 }

@@ -83,10 +83,17 @@ pub const REDACTED_HEADERS_DEFAULT: [&str; 5] = [
     "x-api-key",
     "x-amz-security-token",
 ];
+/// Body fields redacted (at any depth, names compared ignoring case) from logged
+/// events, comma-separated; replaces the default list.
+pub const CRUDDUR_LOG_REDACT_FIELDS: &str = "CRUDDUR_LOG_REDACT_FIELDS";
+/// Body fields redacted from logged events when none are configured.
+pub const REDACTED_FIELDS_DEFAULT: [&str; 3] = ["password", "token", "secret"];
 /// Default dimensions of every metric, `name=value,name=value`.
 pub const POWERTOOLS_METRICS_DEFAULT_DIMENSIONS: &str = "POWERTOOLS_METRICS_DEFAULT_DIMENSIONS";
 /// CloudWatch namespace of the EMF metrics.
 pub const POWERTOOLS_METRICS_NAMESPACE: &str = "POWERTOOLS_METRICS_NAMESPACE";
+/// `true` writes no EMF metrics at all (Powertools' switch).
+pub const POWERTOOLS_METRICS_DISABLED: &str = "POWERTOOLS_METRICS_DISABLED";
 /// Default metrics namespace.
 pub const METRICS_NAMESPACE_DEFAULT: &str = "Cruddur";
 
@@ -166,14 +173,18 @@ pub struct Config {
     pub log_filter: String,
     /// EMF namespace.
     pub metrics_namespace: String,
-    /// Dimensions added to every metric (beside `service`).
+    /// Dimensions added to every route metric (beside `service`).
     pub default_dimensions: Vec<(String, String)>,
+    /// Whether EMF metrics are switched off.
+    pub metrics_disabled: bool,
     /// Fraction of invocations logged at DEBUG.
     pub debug_sample_rate: f64,
     /// Whether incoming events are logged.
     pub log_event: bool,
     /// Header names (lowercase) redacted from logged events.
     pub redacted_headers: Vec<String>,
+    /// Body field names (lowercase) redacted from logged events.
+    pub redacted_fields: Vec<String>,
 }
 
 impl Config {
@@ -262,6 +273,8 @@ impl Config {
             metrics_namespace: var(POWERTOOLS_METRICS_NAMESPACE)
                 .unwrap_or_else(|| METRICS_NAMESPACE_DEFAULT.into()),
             default_dimensions: parse_pairs(&var(POWERTOOLS_METRICS_DEFAULT_DIMENSIONS).unwrap_or_default()),
+            metrics_disabled: var(POWERTOOLS_METRICS_DISABLED)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
             debug_sample_rate: var(POWERTOOLS_LOGGER_SAMPLE_RATE)
                 .and_then(|v| v.trim().parse::<f64>().ok())
                 .filter(|rate| (0.0..=1.0).contains(rate))
@@ -278,6 +291,14 @@ impl Config {
                 )
                 .filter(|h| !h.is_empty())
                 .collect(),
+            redacted_fields: match var(CRUDDUR_LOG_REDACT_FIELDS) {
+                Some(fields) => fields
+                    .split(',')
+                    .map(|f| f.trim().to_ascii_lowercase())
+                    .filter(|f| !f.is_empty())
+                    .collect(),
+                None => REDACTED_FIELDS_DEFAULT.iter().map(|f| f.to_string()).collect(),
+            },
         }
     }
 }

@@ -1,9 +1,21 @@
 //! Encoding metrics as CloudWatch Embedded Metric Format lines (pure: no I/O).
 //!
 //! A [`MetricSet`] holds one invocation's metrics; [`MetricSet::take_lines`] renders
-//! them as EMF lines for the log stream. EMF's limits (100 metrics and 30 dimensions
-//! per directive, 100 values per metric) are kept by splitting into more lines,
-//! never by losing data. The API route code calls is in `metrics`.
+//! them as EMF documents for the log stream:
+//!
+//! - the built-in metrics (Requests, Latency, Errors, ClientErrors, dropped telemetry)
+//!   in one document with one fixed dimension set, `{service, route}`: the one the
+//!   template's dashboard searches, whatever the route code adds; `ColdStart` beside
+//!   them by `{service, function_name}`;
+//! - the route's own metrics in documents of their own, by `service`, the default
+//!   dimensions and the dimensions the route added;
+//! - each single metric (one metric with its own dimensions) in its own document.
+//!
+//! Metadata (keys that are neither metrics nor dimensions) rides on every document.
+//! Names that would overwrite a key the documents need (`service`, `requestId`, …) are
+//! refused. EMF's limits (100 metrics and 30 dimensions per directive, 100 values per
+//! metric) are kept by splitting into more documents, never by losing data. The API
+//! route code calls is in `metrics`.
 
 use std::{
     fmt,
@@ -51,6 +63,43 @@ impl fmt::Display for Unit {
     }
 }
 
+/// Keys every document needs for itself: never a route's metric, dimension or metadata.
+pub(crate) const RESERVED_KEYS: &[&str] = &[
+    "_aws",
+    "service",
+    "route",
+    "function_name",
+    "requestId",
+    "xray_trace_id",
+    "trace_id",
+    "correlation_id",
+    "ColdStart",
+];
+/// Longest metric or dimension name CloudWatch takes.
+const MAX_NAME_CHARS: usize = 255;
+/// Longest dimension value CloudWatch takes.
+const MAX_DIMENSION_VALUE_CHARS: usize = 1024;
+
+/// Why a route's metric, dimension or metadata was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MetricError {
+    /// The name is one the documents need for themselves.
+    #[error("{0:?} is reserved by the EMF documents (service, route, requestId, ...)")]
+    Reserved(String),
+    /// Empty, or longer than CloudWatch takes.
+    #[error("{0:?} is not a valid name: 1 to 255 characters")]
+    InvalidName(String),
+    /// A dimension value that is empty or longer than 1024 characters.
+    #[error("the value of dimension {0:?} must be 1 to 1024 characters")]
+    InvalidValue(String),
+    /// Not a finite number.
+    #[error("metric {0:?} has a value that is not a finite number")]
+    NotFinite(String),
+    /// Already 30 dimensions.
+    #[error("dimension {0:?} is one too many: 30 at most")]
+    TooManyDimensions(String),
+}
+
 struct Metric {
     name: String,
     unit: Unit,
@@ -58,16 +107,27 @@ struct Metric {
     values: Vec<f64>,
 }
 
+/// One metric with its own dimensions (Powertools' `single_metric`).
+struct Single {
+    metric: Metric,
+    dimensions: Vec<(String, String)>,
+}
+
 /// The metrics of one invocation.
 pub(crate) struct MetricSet {
     namespace: String,
     service: String,
     function_name: String,
-    /// Dimensions of every invocation (`POWERTOOLS_METRICS_DEFAULT_DIMENSIONS`).
+    /// Dimensions of every route metric (`POWERTOOLS_METRICS_DEFAULT_DIMENSIONS`).
     default_dimensions: Vec<(String, String)>,
-    /// Dimensions of this invocation.
+    /// The API route: the built-in metrics' second dimension.
+    route: Option<String>,
+    builtin: Vec<Metric>,
+    /// Dimensions the route added.
     dimensions: Vec<(String, String)>,
     metrics: Vec<Metric>,
+    singles: Vec<Single>,
+    metadata: Vec<(String, Value)>,
 }
 
 impl MetricSet {
@@ -79,144 +139,297 @@ impl MetricSet {
             default_dimensions: config
                 .default_dimensions
                 .iter()
+                .filter(|(name, value)| check_dimension(name, value).is_ok())
                 .take(MAX_DIMENSIONS - 1)
                 .cloned()
                 .collect(),
+            route: None,
+            builtin: Vec::new(),
             dimensions: Vec::new(),
             metrics: Vec::new(),
+            singles: Vec::new(),
+            metadata: Vec::new(),
         }
     }
 
-    pub fn add(&mut self, name: &str, unit: Unit, value: f64, high_resolution: bool) {
-        if !value.is_finite() || name.is_empty() {
-            return;
+    /// Sets the API route of the request (the built-in metrics' `route`).
+    pub fn set_route(&mut self, route: &str) {
+        self.route = Some(route.to_owned());
+    }
+
+    /// Adds a value to a built-in metric (no name checks: ours).
+    pub fn add_builtin(&mut self, name: &str, unit: Unit, value: f64) {
+        add_value(&mut self.builtin, name, unit, value, false);
+    }
+
+    /// Adds a value to one of the route's metrics.
+    pub fn add(
+        &mut self,
+        name: &str,
+        unit: Unit,
+        value: f64,
+        high_resolution: bool,
+    ) -> Result<(), MetricError> {
+        check_name(name)?;
+        if !value.is_finite() {
+            return Err(MetricError::NotFinite(name.to_owned()));
         }
-        match self.metrics.iter_mut().find(|m| m.name == name) {
-            Some(metric) => metric.values.push(value),
-            None => self.metrics.push(Metric {
+        add_value(&mut self.metrics, name, unit, value, high_resolution);
+        Ok(())
+    }
+
+    /// Adds (or replaces) a dimension of the route's metrics.
+    pub fn add_dimension(&mut self, name: &str, value: &str) -> Result<(), MetricError> {
+        check_dimension(name, value)?;
+        if let Some(slot) = self.dimensions.iter_mut().find(|(n, _)| n == name) {
+            slot.1 = value.to_owned();
+            return Ok(());
+        }
+        if self.default_dimensions.len() + self.dimensions.len() + 1 >= MAX_DIMENSIONS {
+            return Err(MetricError::TooManyDimensions(name.to_owned()));
+        }
+        self.dimensions.push((name.to_owned(), value.to_owned()));
+        Ok(())
+    }
+
+    /// Adds (or replaces) a metadata key: searchable in the documents, not a metric.
+    pub fn add_metadata(&mut self, key: &str, value: Value) -> Result<(), MetricError> {
+        check_name(key)?;
+        match self.metadata.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.metadata.push((key.to_owned(), value)),
+        }
+        Ok(())
+    }
+
+    /// Adds one metric with its own dimensions (only `service` besides), in its own document.
+    pub fn add_single(
+        &mut self,
+        name: &str,
+        unit: Unit,
+        value: f64,
+        dimensions: &[(&str, &str)],
+    ) -> Result<(), MetricError> {
+        check_name(name)?;
+        if !value.is_finite() {
+            return Err(MetricError::NotFinite(name.to_owned()));
+        }
+        if dimensions.len() + 1 > MAX_DIMENSIONS {
+            return Err(MetricError::TooManyDimensions(name.to_owned()));
+        }
+        for (dimension, value) in dimensions {
+            check_dimension(dimension, value)?;
+        }
+        self.singles.push(Single {
+            metric: Metric {
                 name: name.to_owned(),
                 unit,
-                high_resolution,
+                high_resolution: false,
                 values: vec![value],
-            }),
-        }
+            },
+            dimensions: dimensions
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        });
+        Ok(())
     }
 
-    pub fn add_dimension(&mut self, name: &str, value: &str) {
-        if name.is_empty() || value.is_empty() || name == "service" {
-            return;
-        }
-        let room = self.default_dimensions.len() + self.dimensions.len() + 1 < MAX_DIMENSIONS;
-        match self.dimensions.iter_mut().find(|(n, _)| n == name) {
-            Some(slot) => slot.1 = value.to_owned(),
-            None if room => self.dimensions.push((name.to_owned(), value.to_owned())),
-            None => {}
-        }
-    }
-
-    /// Moves `other`'s metrics and dimensions into this set (init work's metrics join
-    /// the first invocation's).
+    /// Moves `other`'s route metrics, dimensions and metadata into this set (init
+    /// work's metrics join the first invocation's).
     pub fn absorb(&mut self, other: &mut MetricSet) {
         for metric in std::mem::take(&mut other.metrics) {
             for value in metric.values {
-                self.add(&metric.name, metric.unit, value, metric.high_resolution);
+                add_value(
+                    &mut self.metrics,
+                    &metric.name,
+                    metric.unit,
+                    value,
+                    metric.high_resolution,
+                );
             }
         }
         for (name, value) in std::mem::take(&mut other.dimensions) {
-            self.add_dimension(&name, &value);
+            let _ = self.add_dimension(&name, &value);
+        }
+        self.singles.append(&mut other.singles);
+        for (key, value) in std::mem::take(&mut other.metadata) {
+            let _ = self.add_metadata(&key, value);
         }
     }
 
-    /// Renders the invocation's EMF lines (usually one) and resets for the next.
+    /// Renders the invocation's EMF documents (see the module doc) and resets.
     pub fn take_lines(&mut self, trace: &TraceContext) -> Vec<Vec<u8>> {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        let metrics = std::mem::take(&mut self.metrics);
-        let mut dimensions = self.default_dimensions.clone();
-        for (name, value) in std::mem::take(&mut self.dimensions) {
-            match dimensions.iter_mut().find(|(n, _)| *n == name) {
-                Some(slot) => slot.1 = value,
-                None => dimensions.push((name, value)),
-            }
-        }
+        let document = Document {
+            namespace: &self.namespace,
+            timestamp,
+            trace,
+            metadata: &self.metadata,
+        };
         let mut lines = Vec::new();
-        let mut first = true;
-        // Each chunk of at most 100 metrics (and 100 values per metric) is one line.
-        let mut chunks: Vec<Vec<(&Metric, &[f64])>> = vec![Vec::new()];
-        for metric in &metrics {
-            for values in metric.values.chunks(MAX_VALUES_PER_METRIC) {
-                let chunk = chunks.iter_mut().find(|c| {
-                    c.len() < MAX_METRICS_PER_LINE && !c.iter().any(|(m, _)| m.name == metric.name)
-                });
-                match chunk {
-                    Some(chunk) => chunk.push((metric, values)),
-                    None => chunks.push(vec![(metric, values)]),
-                }
+
+        let builtin = std::mem::take(&mut self.builtin);
+        if !builtin.is_empty() || trace.cold_start {
+            let mut dimensions = vec![("service".to_owned(), self.service.clone())];
+            if let Some(route) = &self.route {
+                dimensions.push(("route".to_owned(), route.clone()));
+            }
+            let metrics: Vec<(&Metric, &[f64])> = builtin.iter().map(|m| (m, &m.values[..])).collect();
+            let cold_start = trace.cold_start.then_some(&self.function_name[..]);
+            lines.push(document.render(&dimensions, &metrics, cold_start));
+        }
+
+        let metrics = std::mem::take(&mut self.metrics);
+        let mut dimensions = vec![("service".to_owned(), self.service.clone())];
+        for (name, value) in self
+            .default_dimensions
+            .iter()
+            .chain(&std::mem::take(&mut self.dimensions))
+        {
+            match dimensions.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 = value.clone(),
+                None => dimensions.push((name.clone(), value.clone())),
             }
         }
-        for chunk in chunks {
-            let cold_start = first && trace.cold_start;
-            if chunk.is_empty() && !cold_start {
-                continue;
-            }
-            let mut root = Map::new();
-            let mut directives = Vec::new();
-            let mut names: Vec<&str> = vec!["service"];
-            names.extend(dimensions.iter().map(|(n, _)| n.as_str()));
-            if !chunk.is_empty() {
-                directives.push(json!({
-                    "Namespace": self.namespace,
-                    "Dimensions": [names],
-                    "Metrics": chunk.iter().map(|(m, _)| {
-                        let mut definition = json!({ "Name": m.name, "Unit": m.unit.to_string() });
-                        if m.high_resolution {
-                            definition["StorageResolution"] = json!(1);
-                        }
-                        definition
-                    }).collect::<Vec<_>>(),
-                }));
-            }
-            if cold_start {
-                directives.push(json!({
-                    "Namespace": self.namespace,
-                    "Dimensions": [["service", "function_name"]],
-                    "Metrics": [{ "Name": "ColdStart", "Unit": "Count" }],
-                }));
-                root.insert("function_name".into(), json!(self.function_name));
-                root.insert("ColdStart".into(), json!(1));
-            }
-            root.insert(
-                "_aws".into(),
-                json!({ "Timestamp": timestamp, "CloudWatchMetrics": directives }),
-            );
-            root.insert("service".into(), json!(self.service));
-            for (name, value) in &dimensions {
-                root.insert(name.clone(), json!(value));
-            }
-            for (metric, values) in chunk {
-                root.insert(
-                    metric.name.clone(),
-                    if values.len() == 1 {
-                        json!(values[0])
-                    } else {
-                        json!(values)
-                    },
-                );
-            }
-            // Not dimensions: searchable properties that tie the metrics to the trace.
-            if let Some(request_id) = &trace.request_id {
-                root.insert("requestId".into(), json!(request_id));
-            }
-            root.insert("xray_trace_id".into(), json!(trace.xray_trace_id));
-            let mut line = serde_json::to_vec(&Value::Object(root)).unwrap_or_default();
-            line.push(b'\n');
-            lines.push(line);
-            first = false;
+        for chunk in chunks(&metrics) {
+            lines.push(document.render(&dimensions, &chunk, None));
         }
+
+        for single in std::mem::take(&mut self.singles) {
+            let mut dimensions = vec![("service".to_owned(), self.service.clone())];
+            dimensions.extend(single.dimensions.iter().cloned());
+            let metric = [(&single.metric, &single.metric.values[..])];
+            lines.push(document.render(&dimensions, &metric, None));
+        }
+        self.metadata.clear();
+        self.route = None;
         lines
     }
+}
+
+/// Everything of a document but its dimensions and metrics.
+struct Document<'a> {
+    namespace: &'a str,
+    timestamp: u64,
+    trace: &'a TraceContext,
+    metadata: &'a [(String, Value)],
+}
+
+impl Document<'_> {
+    /// One EMF line: a directive for `metrics` by `dimensions`, and the cold start's
+    /// directive when `cold_start` names the function.
+    fn render(
+        &self,
+        dimensions: &[(String, String)],
+        metrics: &[(&Metric, &[f64])],
+        cold_start: Option<&str>,
+    ) -> Vec<u8> {
+        let mut root = Map::new();
+        for (key, value) in self.metadata {
+            root.insert(key.clone(), value.clone());
+        }
+        let mut directives = Vec::new();
+        if !metrics.is_empty() {
+            let names: Vec<&str> = dimensions.iter().map(|(n, _)| n.as_str()).collect();
+            directives.push(json!({
+                "Namespace": self.namespace,
+                "Dimensions": [names],
+                "Metrics": metrics.iter().map(|(m, _)| {
+                    let mut definition = json!({ "Name": m.name, "Unit": m.unit.to_string() });
+                    if m.high_resolution {
+                        definition["StorageResolution"] = json!(1);
+                    }
+                    definition
+                }).collect::<Vec<_>>(),
+            }));
+        }
+        if let Some(function_name) = cold_start {
+            directives.push(json!({
+                "Namespace": self.namespace,
+                "Dimensions": [["service", "function_name"]],
+                "Metrics": [{ "Name": "ColdStart", "Unit": "Count" }],
+            }));
+            root.insert("function_name".into(), json!(function_name));
+            root.insert("ColdStart".into(), json!(1));
+        }
+        root.insert(
+            "_aws".into(),
+            json!({ "Timestamp": self.timestamp, "CloudWatchMetrics": directives }),
+        );
+        for (name, value) in dimensions {
+            root.insert(name.clone(), json!(value));
+        }
+        for (metric, values) in metrics {
+            root.insert(
+                metric.name.clone(),
+                if values.len() == 1 {
+                    json!(values[0])
+                } else {
+                    json!(values)
+                },
+            );
+        }
+        // Not dimensions: searchable properties that tie the metrics to the trace.
+        if let Some(request_id) = &self.trace.request_id {
+            root.insert("requestId".into(), json!(request_id));
+        }
+        root.insert("xray_trace_id".into(), json!(self.trace.xray_trace_id));
+        let mut line = serde_json::to_vec(&Value::Object(root)).unwrap_or_default();
+        line.push(b'\n');
+        line
+    }
+}
+
+/// The metrics in groups of at most 100, each metric's values in slices of at most 100
+/// (one document per group).
+fn chunks(metrics: &[Metric]) -> Vec<Vec<(&Metric, &[f64])>> {
+    let mut chunks: Vec<Vec<(&Metric, &[f64])>> = Vec::new();
+    for metric in metrics {
+        for values in metric.values.chunks(MAX_VALUES_PER_METRIC) {
+            let chunk = chunks
+                .iter_mut()
+                .find(|c| c.len() < MAX_METRICS_PER_LINE && !c.iter().any(|(m, _)| m.name == metric.name));
+            match chunk {
+                Some(chunk) => chunk.push((metric, values)),
+                None => chunks.push(vec![(metric, values)]),
+            }
+        }
+    }
+    chunks
+}
+
+fn add_value(metrics: &mut Vec<Metric>, name: &str, unit: Unit, value: f64, high_resolution: bool) {
+    match metrics.iter_mut().find(|m| m.name == name) {
+        Some(metric) => metric.values.push(value),
+        None => metrics.push(Metric {
+            name: name.to_owned(),
+            unit,
+            high_resolution,
+            values: vec![value],
+        }),
+    }
+}
+
+fn check_name(name: &str) -> Result<(), MetricError> {
+    if RESERVED_KEYS.contains(&name) {
+        return Err(MetricError::Reserved(name.to_owned()));
+    }
+    if name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(MetricError::InvalidName(name.to_owned()));
+    }
+    Ok(())
+}
+
+fn check_dimension(name: &str, value: &str) -> Result<(), MetricError> {
+    check_name(name)?;
+    if value.is_empty() || value.chars().count() > MAX_DIMENSION_VALUE_CHARS {
+        return Err(MetricError::InvalidValue(name.to_owned()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -225,46 +438,104 @@ mod tests {
     use crate::model::ids::TraceId;
 
     fn set() -> MetricSet {
-        MetricSet::new(&Config::from_lookup(|_| None))
+        MetricSet::new(&Config::from_lookup(|name| {
+            (name == crate::config::POWERTOOLS_METRICS_DEFAULT_DIMENSIONS).then(|| "environment=prod".into())
+        }))
     }
 
     fn parse(line: &[u8]) -> Value {
         serde_json::from_slice(line).unwrap()
     }
 
-    #[test]
-    fn one_line_with_dimensions_and_cold_start() {
-        let mut metrics = set();
+    fn trace(cold_start: bool) -> TraceContext {
         let mut trace = TraceContext::new(TraceId::generate(), true, None);
-        trace.cold_start = true;
-        metrics.add("Requests", Unit::Count, 1.0, false);
-        metrics.add("Latency", Unit::Milliseconds, 0.5, true);
-        metrics.add("Latency", Unit::Milliseconds, 0.7, true);
-        metrics.add_dimension("route", "/api/activities/home");
-        let lines = metrics.take_lines(&trace);
-        assert_eq!(lines.len(), 1);
-        let doc = parse(&lines[0]);
-        let directives = &doc["_aws"]["CloudWatchMetrics"];
+        trace.cold_start = cold_start;
+        trace
+    }
+
+    #[test]
+    fn builtin_metrics_keep_the_dashboards_dimensions_and_route_metrics_their_own() {
+        let mut metrics = set();
+        metrics.set_route("/api/activities/home");
+        metrics.add_builtin("Requests", Unit::Count, 1.0);
+        metrics.add_builtin("Latency", Unit::Milliseconds, 0.5);
+        metrics.add("Booked", Unit::Count, 2.0, true).unwrap();
+        metrics.add("Booked", Unit::Count, 3.0, true).unwrap();
+        metrics.add_dimension("tenant", "acme").unwrap();
+        metrics.add_metadata("booking_id", json!("b-1")).unwrap();
+        let lines = metrics.take_lines(&trace(true));
+        assert_eq!(lines.len(), 2);
+        let builtin = parse(&lines[0]);
+        let directives = &builtin["_aws"]["CloudWatchMetrics"];
         assert_eq!(directives[0]["Dimensions"], json!([["service", "route"]]));
-        assert_eq!(directives[0]["Metrics"][1]["StorageResolution"], 1);
-        assert_eq!(doc["Latency"], json!([0.5, 0.7]));
-        assert_eq!(doc["ColdStart"], 1);
         assert_eq!(directives[1]["Dimensions"], json!([["service", "function_name"]]));
-        assert!(metrics
-            .take_lines(&TraceContext::new(TraceId::generate(), true, None))
-            .is_empty());
+        assert_eq!(builtin["ColdStart"], 1);
+        assert!(builtin.get("tenant").is_none() && builtin.get("environment").is_none());
+        assert_eq!(builtin["booking_id"], "b-1");
+        let own = parse(&lines[1]);
+        let directive = &own["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(
+            directive["Dimensions"],
+            json!([["service", "environment", "tenant"]])
+        );
+        assert_eq!(directive["Metrics"][0]["StorageResolution"], 1);
+        assert_eq!(own["Booked"], json!([2.0, 3.0]));
+        assert!(own.get("route").is_none() && own.get("ColdStart").is_none());
+        assert!(metrics.take_lines(&trace(false)).is_empty());
+    }
+
+    #[test]
+    fn reserved_and_invalid_names_are_refused() {
+        let mut metrics = set();
+        for key in ["service", "requestId", "_aws", "xray_trace_id", "route"] {
+            assert_eq!(
+                metrics.add(key, Unit::Count, 1.0, false),
+                Err(MetricError::Reserved(key.into()))
+            );
+            assert_eq!(
+                metrics.add_dimension(key, "x"),
+                Err(MetricError::Reserved(key.into()))
+            );
+            assert_eq!(
+                metrics.add_metadata(key, json!(1)),
+                Err(MetricError::Reserved(key.into()))
+            );
+        }
+        assert!(metrics.add("", Unit::Count, 1.0, false).is_err());
+        assert!(metrics.add(&"m".repeat(256), Unit::Count, 1.0, false).is_err());
+        assert!(metrics.add("nan", Unit::Count, f64::NAN, false).is_err());
+        assert!(metrics.add_dimension("d", "").is_err());
+        assert!(metrics.take_lines(&trace(false)).is_empty());
+    }
+
+    #[test]
+    fn a_single_metric_is_a_document_of_its_own() {
+        let mut metrics = set();
+        metrics.add("Shared", Unit::Count, 1.0, false).unwrap();
+        metrics
+            .add_single("Payment", Unit::Count, 1.0, &[("provider", "stripe")])
+            .unwrap();
+        let lines = metrics.take_lines(&trace(false));
+        assert_eq!(lines.len(), 2);
+        let single = parse(&lines[1]);
+        assert_eq!(
+            single["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["service", "provider"]])
+        );
+        assert_eq!(single["Payment"], 1.0);
+        assert!(single.get("Shared").is_none() && single.get("environment").is_none());
     }
 
     #[test]
     fn more_than_a_hundred_metrics_split_into_lines() {
         let mut metrics = set();
         for i in 0..150 {
-            metrics.add(&format!("m{i}"), Unit::Count, 1.0, false);
+            metrics.add(&format!("m{i}"), Unit::Count, 1.0, false).unwrap();
         }
-        for _ in 0..30 {
-            metrics.add_dimension(&format!("d{}", fastrand::u32(..)), "v");
+        for i in 0..30 {
+            let _ = metrics.add_dimension(&format!("d{i}"), "v");
         }
-        let lines = metrics.take_lines(&TraceContext::new(TraceId::generate(), true, None));
+        let lines = metrics.take_lines(&trace(false));
         assert_eq!(lines.len(), 2);
         let counts: Vec<usize> = lines
             .iter()

@@ -2,6 +2,11 @@
 //! request's method, route, path and status on the invocation span, the standard
 //! metrics, and a handler failure or panic turned into a 500 that names the
 //! request id and nothing internal.
+//!
+//! From the request it also learns what the invocation layer cannot see in Lambda's
+//! event envelope: the caller's W3C `traceparent` (a traced browser's span becomes the
+//! root span's parent, or a link) and API Gateway's request id, the correlation id
+//! every log line of the request carries.
 
 use std::{any::Any, convert::Infallible, fmt::Display, future::Future, panic::AssertUnwindSafe, sync::Arc};
 
@@ -13,7 +18,11 @@ use lambda_http::{
 };
 use tracing::Span;
 
-use crate::metrics::{add_dimension, add_metric, Unit};
+use crate::{
+    capture::with_span_state,
+    metrics::{add_builtin, set_route, Unit},
+    model::ids::Traceparent,
+};
 
 /// Wraps a handler into the service `lambda_http` runs (cloned per concurrent worker).
 pub(crate) fn service<H, Fut, E>(
@@ -35,7 +44,17 @@ where
         span.record("url.path", request.uri().path());
         if let Some(route) = &route {
             span.record("http.route", route.as_str());
-            add_dimension("route", route);
+            set_route(route);
+        }
+        if let Some(owner) = with_span_state(&span, |state| state.owner.clone()) {
+            let traceparent = request.headers().get("traceparent").and_then(|v| v.to_str().ok());
+            if let Some(traceparent) = traceparent.and_then(Traceparent::parse) {
+                owner.set_remote(traceparent);
+            }
+            if let Some(id) = correlation_id(&request) {
+                span.record("correlation_id", id);
+                owner.set_correlation_id(id);
+            }
         }
         let request_id = request.lambda_context_ref().map(|c| c.request_id.clone());
         let handled = AssertUnwindSafe(handler(request)).catch_unwind();
@@ -59,12 +78,12 @@ where
             };
             let status = response.status();
             span.record("http.response.status_code", status.as_u16());
-            add_metric(
+            add_builtin(
                 "Errors",
                 Unit::Count,
                 f64::from(u8::from(status.is_server_error())),
             );
-            add_metric(
+            add_builtin(
                 "ClientErrors",
                 Unit::Count,
                 f64::from(u8::from(status.is_client_error())),
@@ -84,6 +103,16 @@ fn route(request: &Request) -> Option<String> {
             .as_deref()
             .filter(|key| *key != "$default")
             .map(|key| key.split_once(' ').map_or(key, |(_, path)| path).to_owned()),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+/// API Gateway's own request id (REST or HTTP API), the id its access log has too.
+fn correlation_id(request: &Request) -> Option<&str> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV1(ctx) => ctx.request_id.as_deref(),
+        RequestContext::ApiGatewayV2(ctx) => ctx.request_id.as_deref(),
         #[allow(unreachable_patterns)]
         _ => None,
     }

@@ -114,20 +114,19 @@ impl Invocations {
             span.in_scope(|| report_dropped(dropped, "telemetry could not deliver everything: the collector or daemon was unreachable or too slow"));
         }
         let lines = recorder.with_metrics(|metrics| {
-            metrics.add("Requests", Unit::Count, 1.0, false);
-            metrics.add("Latency", Unit::Milliseconds, latency_ms, false);
+            metrics.add_builtin("Requests", Unit::Count, 1.0);
+            metrics.add_builtin("Latency", Unit::Milliseconds, latency_ms);
             if dropped != Dropped::default() {
-                metrics.add("TelemetryDroppedSpans", Unit::Count, dropped.spans as f64, false);
-                metrics.add(
+                metrics.add_builtin("TelemetryDroppedSpans", Unit::Count, dropped.spans as f64);
+                metrics.add_builtin(
                     "TelemetryDroppedXrayDocuments",
                     Unit::Count,
                     dropped.xray_documents as f64,
-                    false,
                 );
             }
             metrics.take_lines(&recorder.trace)
         });
-        if cfg!(feature = "emf") {
+        if cfg!(feature = "emf") && !self.config.metrics_disabled {
             for line in lines {
                 crate::stdout::write_line(&line);
             }
@@ -249,6 +248,7 @@ where
                 url.path = Empty,
                 http.response.status_code = Empty,
                 enduser.id = Empty,
+                correlation_id = Empty,
             )
         });
         if let Some(Err(error)) = invocation
@@ -263,7 +263,7 @@ where
         }
         #[cfg(feature = "logs")]
         if invocations.config.log_event {
-            let event = crate::logs::redacted_event(&invocation.body, &invocations.config.redacted_headers);
+            let event = crate::logs::redacted_event(&invocation.body, &invocations.config);
             span.in_scope(|| tracing::info!(event = %event, "Lambda invocation event"));
         }
         let inner = {

@@ -41,7 +41,13 @@
 #![warn(missing_docs)]
 // A build with only some pillars (or none: the benchmark's baseline) leaves parts unused.
 #![cfg_attr(
-    not(all(feature = "xray", feature = "otlp", feature = "logs", feature = "emf", feature = "aws")),
+    not(all(
+        feature = "xray",
+        feature = "otlp",
+        feature = "logs",
+        feature = "emf",
+        feature = "aws"
+    )),
     allow(dead_code)
 )]
 
@@ -78,7 +84,7 @@ pub use config::Config;
 pub use delivery::{DeliveryStats, Dropped};
 pub use error::TelemetryError;
 pub use invocation::{InvocationLayer, InvocationService};
-pub use metrics::{add_dimension, add_high_resolution_metric, add_metric, Unit};
+pub use metrics::{add_dimension, add_high_resolution_metric, add_metadata, add_metric, single_metric, Unit};
 pub use model::{ids, FieldValue, SpanEvent, SpanRecord, TraceContext};
 
 /// Runs `main` on the tokio runtime this environment calls for.

@@ -5,7 +5,8 @@
 //!
 //! Every line has `timestamp` (RFC 3339, ms), `level`, `message`, `service`,
 //! `cold_start`, the function's name/version/memory/ARN, `requestId`,
-//! `xray_trace_id`, `trace_id`, `span_id` and the caller's `user_id`, then the
+//! `xray_trace_id`, `trace_id`, `span_id`, API Gateway's `correlation_id` and the
+//! caller's `user_id`, then the
 //! event's own fields. The ids come from the line's span; a line outside any span (a
 //! task spawned without `.in_current_span()`) takes the ids of the one invocation in
 //! flight, and none when several are (it could be any of them).
@@ -113,6 +114,10 @@ where
             let _ = write!(line, "\"{span_id}\"");
             push_key(&mut line, "sampled");
             line.extend_from_slice(if trace.sampled { b"true" } else { b"false" });
+            if let Some(id) = owner.correlation_id() {
+                push_key(&mut line, "correlation_id");
+                push_str(&mut line, id);
+            }
             if let Some(user) = owner.user() {
                 push_key(&mut line, "user_id");
                 push_str(&mut line, user);
@@ -248,45 +253,170 @@ where
     }
 }
 
-/// The invocation event as JSON text, with sensitive headers and cookies redacted.
-pub(crate) fn redacted_event(body: &[u8], redacted_headers: &[String]) -> String {
+/// What replaces a redacted value.
+const REDACTED: &str = "***";
+
+/// The invocation event as JSON text, with everything secret or personal taken out:
+/// the configured headers and cookies; query values; the authorizer's claims beyond the
+/// caller's id (`sub`); every `requestContext.identity` key; the configured body fields
+/// at any depth (a body that is not JSON, or base64, is shown by its size only).
+pub(crate) fn redacted_event(body: &[u8], config: &Config) -> String {
     let Ok(mut event) = serde_json::from_slice::<Value>(body) else {
         return format!("<{} bytes, not JSON>", body.len());
     };
     for key in ["headers", "multiValueHeaders"] {
         if let Some(Value::Object(headers)) = event.get_mut(key) {
             for (name, value) in headers.iter_mut() {
-                if redacted_headers.iter().any(|h| h.eq_ignore_ascii_case(name)) {
-                    *value = Value::String("***".into());
+                if config
+                    .redacted_headers
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(name))
+                {
+                    *value = Value::String(REDACTED.into());
                 }
             }
         }
     }
+    for key in ["queryStringParameters", "multiValueQueryStringParameters"] {
+        if let Some(Value::Object(query)) = event.get_mut(key) {
+            query
+                .values_mut()
+                .for_each(|value| *value = Value::String(REDACTED.into()));
+        }
+    }
+    if let Some(Value::String(query)) = event.get_mut("rawQueryString") {
+        *query = redacted_query(query);
+    }
     if let Some(cookies) = event.get_mut("cookies") {
-        *cookies = Value::String("***".into());
+        *cookies = Value::String(REDACTED.into());
+    }
+    if let Some(Value::Object(context)) = event.get_mut("requestContext") {
+        if let Some(identity) = context.get_mut("identity") {
+            *identity = Value::String(REDACTED.into());
+        }
+        // mTLS client certificates (HTTP API).
+        context.remove("authentication");
+        if let Some(authorizer) = context.get_mut("authorizer") {
+            *authorizer = caller_only(authorizer);
+        }
+    }
+    let base64 = event.get("isBase64Encoded").and_then(Value::as_bool) == Some(true);
+    if let Some(Value::String(text)) = event.get_mut("body") {
+        *text = match serde_json::from_str::<Value>(text) {
+            Ok(mut json) if !base64 => {
+                redact_fields(&mut json, &config.redacted_fields);
+                json.to_string()
+            }
+            _ => format!(
+                "<{} bytes{}>",
+                text.len(),
+                if base64 { ", base64" } else { ", not JSON" }
+            ),
+        };
     }
     event.to_string()
+}
+
+/// An authorizer reduced to the caller's id: REST's `claims.sub`, HTTP API's `jwt.claims.sub`.
+fn caller_only(authorizer: &Value) -> Value {
+    let sub = |claims: &Value| claims.get("sub").cloned();
+    if let Some(sub) = authorizer.get("claims").and_then(sub) {
+        return serde_json::json!({ "claims": { "sub": sub } });
+    }
+    if let Some(sub) = authorizer.pointer("/jwt/claims").and_then(sub) {
+        return serde_json::json!({ "jwt": { "claims": { "sub": sub } } });
+    }
+    Value::String(REDACTED.into())
+}
+
+/// `a=1&b=2` as `a=***&b=***`.
+fn redacted_query(query: &str) -> String {
+    let redacted: Vec<String> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| format!("{}={REDACTED}", pair.split_once('=').map_or(pair, |(key, _)| key)))
+        .collect();
+    redacted.join("&")
+}
+
+fn redact_fields(value: &mut Value, fields: &[String]) {
+    match value {
+        Value::Object(object) => {
+            for (key, value) in object.iter_mut() {
+                if fields.iter().any(|f| f.eq_ignore_ascii_case(key)) {
+                    *value = Value::String(REDACTED.into());
+                } else {
+                    redact_fields(value, fields);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| redact_fields(item, fields)),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn config() -> Config {
+        Config::from_lookup(|name| {
+            (name == crate::config::CRUDDUR_LOG_REDACT_HEADERS).then(|| "x-custom".into())
+        })
+    }
+
     #[test]
     fn sensitive_headers_and_cookies_are_redacted() {
         let body = br#"{"headers":{"Authorization":"Bearer s3cret","Accept":"*/*","X-Custom":"k"},
             "multiValueHeaders":{"cookie":["a=1"]},"cookies":["a=1"],"body":"hello"}"#;
-        let names = vec![
-            "authorization".to_owned(),
-            "cookie".to_owned(),
-            "x-custom".to_owned(),
-        ];
-        let event: Value = serde_json::from_str(&redacted_event(body, &names)).unwrap();
+        let event: Value = serde_json::from_str(&redacted_event(body, &config())).unwrap();
         assert_eq!(event["headers"]["Authorization"], "***");
         assert_eq!(event["headers"]["X-Custom"], "***");
         assert_eq!(event["headers"]["Accept"], "*/*");
         assert_eq!(event["multiValueHeaders"]["cookie"], "***");
         assert_eq!(event["cookies"], "***");
-        assert_eq!(redacted_event(b"nope", &names), "<4 bytes, not JSON>");
+        assert_eq!(event["body"], "<5 bytes, not JSON>");
+        assert_eq!(redacted_event(b"nope", &config()), "<4 bytes, not JSON>");
+    }
+
+    #[test]
+    fn query_values_claims_identity_and_body_secrets_are_redacted() {
+        let body = serde_json::json!({
+            "queryStringParameters": {"token": "t0k", "term": "cloud"},
+            "multiValueQueryStringParameters": {"term": ["cloud"]},
+            "rawQueryString": "term=cloud&sig=abc",
+            "requestContext": {
+                "requestId": "r-1",
+                "identity": {"sourceIp": "203.0.113.7", "accessKey": "AKIA", "cognitoIdentityId": "x"},
+                "authorizer": {"claims": {"sub": "u-1", "email": "a@b.c", "preferred_username": "andrew"}},
+            },
+            "body": r#"{"message":"hi","password":"hunter2","nested":[{"Token":"abc"}],"secret":{"x":1}}"#,
+        });
+        let event: Value =
+            serde_json::from_str(&redacted_event(body.to_string().as_bytes(), &config())).unwrap();
+        assert_eq!(
+            event["queryStringParameters"],
+            serde_json::json!({"token": "***", "term": "***"})
+        );
+        assert_eq!(event["multiValueQueryStringParameters"]["term"], "***");
+        assert_eq!(event["rawQueryString"], "term=***&sig=***");
+        assert_eq!(event["requestContext"]["identity"], "***");
+        assert_eq!(event["requestContext"]["requestId"], "r-1");
+        assert_eq!(
+            event["requestContext"]["authorizer"],
+            serde_json::json!({"claims": {"sub": "u-1"}})
+        );
+        let logged: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            logged,
+            serde_json::json!({"message": "hi", "password": "***", "nested": [{"Token": "***"}], "secret": "***"})
+        );
+        let jwt = serde_json::json!({"requestContext": {"authorizer": {"jwt": {"claims": {"sub": "u-2", "email": "e"}, "scopes": null}}}});
+        let event: Value =
+            serde_json::from_str(&redacted_event(jwt.to_string().as_bytes(), &config())).unwrap();
+        assert_eq!(
+            event["requestContext"]["authorizer"],
+            serde_json::json!({"jwt": {"claims": {"sub": "u-2"}}})
+        );
     }
 }

@@ -6,13 +6,15 @@
 //! A metric belongs to the invocation whose span is current where it is added, so
 //! invocations running at once never mix their metrics; outside any span it goes
 //! where a parentless log line would (see `capture::Sink::orphan_owner`). The
-//! invocation layer writes each invocation's metrics as EMF after its response.
+//! invocation layer writes each invocation's metrics as EMF after its response. A
+//! name the EMF documents reserve (`service`, `requestId`, …) or CloudWatch refuses is
+//! not recorded: a WARN line says why.
 
 use std::sync::{Arc, OnceLock};
 
 use crate::{
     capture::{current_owner, Sink},
-    emf::MetricSet,
+    emf::{MetricError, MetricSet},
 };
 
 pub use crate::emf::Unit;
@@ -28,21 +30,50 @@ pub(crate) fn install(sink: Arc<dyn Sink>) -> bool {
 
 /// Adds a value to a metric of the current invocation (standard resolution).
 pub fn add_metric(name: &str, unit: Unit, value: f64) {
-    with_metrics(|m| m.add(name, unit, value, false));
+    record(|m| m.add(name, unit, value, false));
 }
 
 /// Adds a value to a high-resolution (1 second) metric of the current invocation.
 pub fn add_high_resolution_metric(name: &str, unit: Unit, value: f64) {
-    with_metrics(|m| m.add(name, unit, value, true));
+    record(|m| m.add(name, unit, value, true));
 }
 
-/// Adds a dimension to the current invocation's metrics (beside the default `service`).
+/// Adds a dimension to the current invocation's own metrics (beside `service` and the
+/// default dimensions; the built-in metrics keep theirs).
 pub fn add_dimension(name: &str, value: &str) {
-    with_metrics(|m| m.add_dimension(name, value));
+    record(|m| m.add_dimension(name, value));
 }
 
-fn with_metrics(f: impl FnOnce(&mut MetricSet)) {
-    if let Some(owner) = SINK.get().and_then(|sink| current_owner(sink.as_ref())) {
-        owner.with_metrics(f);
+/// Adds a key to the current invocation's EMF documents that is neither a metric nor a
+/// dimension: searchable in CloudWatch Logs, free of metric cost (Powertools' `add_metadata`).
+pub fn add_metadata(key: &str, value: impl Into<serde_json::Value>) {
+    let value = value.into();
+    record(|m| m.add_metadata(key, value));
+}
+
+/// Emits one metric with its own dimensions (and `service`), in a document of its own,
+/// apart from the invocation's other metrics (Powertools' `single_metric`).
+pub fn single_metric(name: &str, unit: Unit, value: f64, dimensions: &[(&str, &str)]) {
+    record(|m| m.add_single(name, unit, value, dimensions));
+}
+
+/// The built-in metrics' route (the http face sets it).
+pub(crate) fn set_route(route: &str) {
+    with_metrics(|m| m.set_route(route));
+}
+
+/// Adds to a built-in metric (the http face's Errors and ClientErrors).
+pub(crate) fn add_builtin(name: &str, unit: Unit, value: f64) {
+    with_metrics(|m| m.add_builtin(name, unit, value));
+}
+
+fn record(f: impl FnOnce(&mut MetricSet) -> Result<(), MetricError>) {
+    if let Some(Err(error)) = with_metrics(f) {
+        tracing::warn!(%error, "metric not recorded");
     }
+}
+
+fn with_metrics<R>(f: impl FnOnce(&mut MetricSet) -> R) -> Option<R> {
+    let owner = SINK.get().and_then(|sink| current_owner(sink.as_ref()))?;
+    Some(owner.with_metrics(f))
 }

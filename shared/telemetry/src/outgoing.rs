@@ -28,6 +28,41 @@ pub fn trace_headers(span: &Span) -> Vec<(HeaderName, HeaderValue)> {
         .collect()
 }
 
+/// A URL fit for telemetry, as OpenTelemetry's guidance for `url.full` asks: userinfo
+/// becomes `REDACTED:REDACTED`, every query value `REDACTED` (tokens and presigned-URL
+/// signatures travel there), and the fragment goes.
+pub fn redacted_url(uri: &lambda_http::http::Uri) -> String {
+    let mut url = String::new();
+    if let Some(scheme) = uri.scheme_str() {
+        url.push_str(scheme);
+        url.push_str("://");
+    }
+    if let Some(authority) = uri.authority() {
+        if authority.as_str().contains('@') {
+            url.push_str("REDACTED:REDACTED@");
+        }
+        url.push_str(authority.host());
+        if let Some(port) = authority.port() {
+            url.push(':');
+            url.push_str(port.as_str());
+        }
+    }
+    url.push_str(uri.path());
+    if let Some(query) = uri.query() {
+        let pairs: Vec<String> = query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) => format!("{key}=REDACTED"),
+                None => pair.to_owned(),
+            })
+            .collect();
+        url.push('?');
+        url.push_str(&pairs.join("&"));
+    }
+    url
+}
+
 /// Sends an HTTP request through any client as a traced call.
 ///
 /// ```no_run
@@ -48,7 +83,7 @@ where
         otel.name = %format!("{} {host}", request.method()),
         otel.kind = "client",
         http.request.method = %request.method(),
-        url.full = %request.uri(),
+        url.full = %redacted_url(request.uri()),
         server.address = %host,
         http.response.status_code = Empty,
     );
@@ -63,4 +98,23 @@ where
         ),
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_secrets() {
+        let url = |u: &str| redacted_url(&u.parse().unwrap());
+        assert_eq!(
+            url("https://user:pw@s3.amazonaws.com:443/b/k?X-Amz-Signature=abc&X-Amz-Credential=AKIA&list"),
+            "https://REDACTED:REDACTED@s3.amazonaws.com:443/b/k?X-Amz-Signature=REDACTED&X-Amz-Credential=REDACTED&list"
+        );
+        assert_eq!(
+            url("http://127.0.0.1:9000/profile"),
+            "http://127.0.0.1:9000/profile"
+        );
+        assert_eq!(url("/relative?token=t"), "/relative?token=REDACTED");
+    }
 }

@@ -18,7 +18,10 @@ use std::sync::{
 
 use crate::{
     emf::MetricSet,
-    model::{ids::TraceId, SpanRecord, TraceContext},
+    model::{
+        ids::{SpanId, TraceId, Traceparent},
+        SpanRecord, TraceContext,
+    },
 };
 
 /// Whose work a recorder holds.
@@ -43,6 +46,10 @@ pub(crate) struct Recorder {
     metrics: Mutex<MetricSet>,
     /// The signed-in caller's id (`enduser.id`), once some span records it.
     user_id: OnceLock<String>,
+    /// The request's W3C `traceparent`, when it carried one.
+    remote: OnceLock<Traceparent>,
+    /// API Gateway's request id, which every log line of the request carries.
+    correlation_id: OnceLock<String>,
     /// Set on the init recorder when the first invocation adopts it: spans that close
     /// later join that invocation's trace too.
     adopter: OnceLock<Arc<TraceContext>>,
@@ -61,6 +68,8 @@ impl Recorder {
             spans: Mutex::new(Vec::new()),
             metrics: Mutex::new(metrics),
             user_id: OnceLock::new(),
+            remote: OnceLock::new(),
+            correlation_id: OnceLock::new(),
             adopter: OnceLock::new(),
             max_spans,
             dropped_spans: AtomicUsize::new(0),
@@ -121,7 +130,7 @@ impl Recorder {
 
     /// The parent of a span that starts with no parent span: the invocation span (or
     /// none at init, where the first invocation's root becomes it on adoption).
-    pub fn orphan_parent(&self) -> Option<crate::model::ids::SpanId> {
+    pub fn orphan_parent(&self) -> Option<SpanId> {
         (self.kind == Kind::Invocation).then_some(self.trace.root_span_id)
     }
 
@@ -135,6 +144,31 @@ impl Recorder {
     /// The caller's id, if recorded.
     pub fn user(&self) -> Option<&str> {
         self.user_id.get().map(String::as_str)
+    }
+
+    /// Records API Gateway's request id (the first one stays).
+    pub fn set_correlation_id(&self, id: &str) {
+        let _ = self.correlation_id.set(id.to_owned());
+    }
+
+    /// API Gateway's request id, if the request came through it.
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.correlation_id.get().map(String::as_str)
+    }
+
+    /// Records the request's `traceparent` (the first one stays).
+    pub fn set_remote(&self, traceparent: Traceparent) {
+        let _ = self.remote.set(traceparent);
+    }
+
+    /// How the invocation span meets the caller's trace: the caller's span as parent
+    /// when it is on the same trace, else a link to it (never a new trace id).
+    pub fn remote_context(&self) -> (Option<SpanId>, Vec<(TraceId, SpanId)>) {
+        match self.remote.get() {
+            Some(remote) if remote.trace_id == self.trace.trace_id => (Some(remote.span_id), Vec::new()),
+            Some(remote) => (None, vec![(remote.trace_id, remote.span_id)]),
+            None => (None, Vec::new()),
+        }
     }
 
     /// The first invocation takes init's spans and metrics into its own story.

@@ -142,6 +142,47 @@ pub fn traceparent(trace_id: TraceId, span_id: SpanId, sampled: bool) -> String 
     format!("00-{trace_id}-{span_id}-{:02x}", u8::from(sampled))
 }
 
+/// A parsed W3C `traceparent` header: the caller's trace and span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Traceparent {
+    /// The caller's trace.
+    pub trace_id: TraceId,
+    /// The caller's span: the parent of ours.
+    pub span_id: SpanId,
+    /// The caller's `sampled` flag.
+    pub sampled: bool,
+}
+
+impl Traceparent {
+    /// Parses `00-<32 hex>-<16 hex>-<2 hex>` as W3C Trace Context level 1 defines it:
+    /// lowercase hex, no all-zero ids, version `ff` refused; a later version may carry
+    /// more fields after the flags, which are ignored.
+    pub fn parse(header: &str) -> Option<Self> {
+        let header = header.trim();
+        let mut parts = header.split('-');
+        let (version, trace, span, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let lower_hex = |s: &str, len: usize| {
+            s.len() == len
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        if !lower_hex(version, 2) || version == "ff" || !lower_hex(trace, 32) || !lower_hex(flags, 2) {
+            return None;
+        }
+        if version == "00" && parts.next().is_some() {
+            return None;
+        }
+        let trace_id = u128::from_str_radix(trace, 16).ok().filter(|id| *id != 0)?;
+        let span_id = lower_hex(span, 16).then(|| SpanId::from_hex(span)).flatten()?;
+        let flags = u8::from_str_radix(flags, 16).ok()?;
+        Some(Self {
+            trace_id: TraceId(trace_id),
+            span_id,
+            sampled: flags & 1 == 1,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +219,29 @@ mod tests {
             "Root=1-00000000-000000000000000000000000",
         ] {
             assert!(TraceHeader::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn traceparent_is_parsed_by_the_w3c_rules() {
+        let parsed = Traceparent::parse("00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01").unwrap();
+        assert_eq!(parsed.trace_id.xray(), "1-5759e988-bd862e3fe1be46a994272793");
+        assert_eq!(parsed.span_id.to_string(), "53995c3f42cd8ad8");
+        assert!(parsed.sampled);
+        let future =
+            Traceparent::parse("01-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-00-extra").unwrap();
+        assert!(!future.sampled);
+        for bad in [
+            "",
+            "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8",
+            "00-5759E988BD862E3FE1BE46A994272793-53995c3f42cd8ad8-01",
+            "00-00000000000000000000000000000000-53995c3f42cd8ad8-01",
+            "00-5759e988bd862e3fe1be46a994272793-0000000000000000-01",
+            "ff-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01",
+            "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01-extra",
+            "00-5759e988bd862e3fe1be46a99427279-53995c3f42cd8ad8-01",
+        ] {
+            assert_eq!(Traceparent::parse(bad), None, "{bad}");
         }
     }
 

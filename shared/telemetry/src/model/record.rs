@@ -2,7 +2,10 @@
 
 use std::{sync::Arc, time::SystemTime};
 
-use super::{ids::SpanId, TraceContext};
+use super::{
+    ids::{SpanId, TraceId},
+    TraceContext,
+};
 
 /// A recorded field value, typed as `tracing` gave it.
 #[derive(Clone, Debug, PartialEq)]
@@ -66,6 +69,12 @@ pub struct SpanRecord {
     pub events: Vec<SpanEvent>,
     /// Set when an ERROR event happened inside the span: the first error's message.
     pub error: Option<String>,
+    /// The invocation span only: the caller's span on the same trace (a traced
+    /// browser's `traceparent`), which OTLP backends see as its parent.
+    pub remote_parent: Option<SpanId>,
+    /// The invocation span only: spans of other traces it follows (a `traceparent`
+    /// on another trace id), as OTLP span links.
+    pub links: Vec<(TraceId, SpanId)>,
 }
 
 impl SpanRecord {

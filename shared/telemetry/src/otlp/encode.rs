@@ -6,7 +6,11 @@ use opentelemetry_proto::tonic::{
     collector::trace::v1::ExportTraceServiceRequest,
     common::v1::{any_value::Value as Any, AnyValue, InstrumentationScope, KeyValue},
     resource::v1::Resource,
-    trace::v1::{span::Event, span::SpanKind, status::StatusCode, ResourceSpans, ScopeSpans, Span, Status},
+    trace::v1::{
+        span::{Event, Link, SpanKind},
+        status::StatusCode,
+        ResourceSpans, ScopeSpans, Span, Status,
+    },
 };
 
 use crate::{
@@ -32,11 +36,28 @@ pub fn resource_attributes(config: &Config) -> Vec<KeyValue> {
     ]
 }
 
+/// Whose child the invocation span is in an export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootParent {
+    /// For backends that never receive Lambda's facade segment (Honeycomb): one root
+    /// per trace. The invocation span's parent is the caller's span when the request
+    /// carried a `traceparent` on the same trace, else none; Lambda's Parent is kept as
+    /// the [`LAMBDA_PARENT_ATTRIBUTE`] attribute.
+    Caller,
+    /// For X-Ray's OTLP endpoint, which has Lambda's facade segment: Lambda's Parent.
+    LambdaFacade,
+}
+
+/// Attribute of the invocation span naming Lambda's facade segment (the trace header's
+/// Parent) where it is not the span's parent.
+pub const LAMBDA_PARENT_ATTRIBUTE: &str = "aws.lambda.parent_segment_id";
+
 /// Encodes spans into one export request for `resource`.
 pub fn encode_request(
     spans: &[SpanRecord],
     resource: &[KeyValue],
     function_name: &str,
+    root_parent: RootParent,
 ) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
@@ -50,7 +71,10 @@ pub fn encode_request(
                     version: env!("CARGO_PKG_VERSION").into(),
                     ..Default::default()
                 }),
-                spans: spans.iter().map(|s| span(s, function_name)).collect(),
+                spans: spans
+                    .iter()
+                    .map(|s| span(s, function_name, root_parent))
+                    .collect(),
                 schema_url: String::new(),
             }],
             schema_url: String::new(),
@@ -58,7 +82,7 @@ pub fn encode_request(
     }
 }
 
-fn span(record: &SpanRecord, function_name: &str) -> Span {
+fn span(record: &SpanRecord, function_name: &str, root_parent: RootParent) -> Span {
     let name = match record.str_field("otel.name") {
         Some(name) => name.to_owned(),
         None if record.is_invocation => function_name.to_owned(),
@@ -86,23 +110,43 @@ fn span(record: &SpanRecord, function_name: &str) -> Span {
     } else {
         Status::default()
     };
+    let mut attributes: Vec<KeyValue> = record
+        .fields
+        .iter()
+        .filter(|(key, _)| !key.starts_with("otel."))
+        .map(|(key, value)| attribute(key, value))
+        .collect();
+    let parent = match (record.is_invocation, root_parent) {
+        (true, RootParent::Caller) => {
+            if let Some(lambda_parent) = record.parent_id {
+                attributes.push(string(LAMBDA_PARENT_ATTRIBUTE, &lambda_parent.to_string()));
+            }
+            record.remote_parent
+        }
+        _ => record.parent_id,
+    };
     Span {
         trace_id: record.trace.trace_id.0.to_be_bytes().to_vec(),
         span_id: record.span_id.0.to_be_bytes().to_vec(),
-        parent_span_id: record
-            .parent_id
-            .map(|p| p.0.to_be_bytes().to_vec())
-            .unwrap_or_default(),
-        flags: 0x100 | u32::from(record.trace.sampled),
+        parent_span_id: parent.map(|p| p.0.to_be_bytes().to_vec()).unwrap_or_default(),
+        // Bits 8 and 9: whether the parent is remote is known (it is, for the caller's span).
+        flags: 0x100
+            | (u32::from(parent.is_some() && record.is_invocation) << 9)
+            | u32::from(record.trace.sampled),
         name,
         kind: kind as i32,
         start_time_unix_nano: unix_nanos(record.start),
         end_time_unix_nano: unix_nanos(record.end),
-        attributes: record
-            .fields
+        attributes,
+        links: record
+            .links
             .iter()
-            .filter(|(key, _)| !key.starts_with("otel."))
-            .map(|(key, value)| attribute(key, value))
+            .map(|(trace_id, span_id)| Link {
+                trace_id: trace_id.0.to_be_bytes().to_vec(),
+                span_id: span_id.0.to_be_bytes().to_vec(),
+                flags: 0x100,
+                ..Default::default()
+            })
             .collect(),
         events: record
             .events
@@ -198,8 +242,16 @@ mod tests {
             ],
             events: vec![],
             error: None,
+            remote_parent: None,
+            links: Vec::new(),
         };
-        let request = encode_request(&[record], &[], "home-activities");
+        // X-Ray's OTLP endpoint: under Lambda's facade segment.
+        let request = encode_request(
+            std::slice::from_ref(&record),
+            &[],
+            "home-activities",
+            RootParent::LambdaFacade,
+        );
         let span = &request.resource_spans[0].scope_spans[0].spans[0];
         assert_eq!(span.trace_id, hex("5759e988bd862e3fe1be46a994272793"));
         assert_eq!(span.parent_span_id, hex("53995c3f42cd8ad8"));
@@ -207,6 +259,57 @@ mod tests {
         assert_eq!(span.kind, SpanKind::Server as i32);
         assert_eq!(span.status.as_ref().unwrap().code, StatusCode::Error as i32);
         assert_eq!(span.attributes.len(), 1);
+
+        // Honeycomb: a root, naming Lambda's Parent in an attribute.
+        let request = encode_request(
+            std::slice::from_ref(&record),
+            &[],
+            "home-activities",
+            RootParent::Caller,
+        );
+        let span = &request.resource_spans[0].scope_spans[0].spans[0];
+        assert!(span.parent_span_id.is_empty());
+        let lambda_parent = span
+            .attributes
+            .iter()
+            .find(|a| a.key == LAMBDA_PARENT_ATTRIBUTE)
+            .unwrap();
+        assert_eq!(
+            lambda_parent.value,
+            Some(AnyValue {
+                value: Some(Any::StringValue("53995c3f42cd8ad8".into()))
+            })
+        );
+
+        // A browser's span on the same trace is the parent; one of another trace a link.
+        let browser = SpanId(0xb0b);
+        let request = encode_request(
+            &[SpanRecord {
+                remote_parent: Some(browser),
+                ..record.clone()
+            }],
+            &[],
+            "f",
+            RootParent::Caller,
+        );
+        assert_eq!(
+            request.resource_spans[0].scope_spans[0].spans[0].parent_span_id,
+            browser.0.to_be_bytes()
+        );
+        let other = crate::model::ids::TraceId(7);
+        let request = encode_request(
+            &[SpanRecord {
+                links: vec![(other, browser)],
+                ..record
+            }],
+            &[],
+            "f",
+            RootParent::Caller,
+        );
+        let span = &request.resource_spans[0].scope_spans[0].spans[0];
+        assert!(span.parent_span_id.is_empty());
+        assert_eq!(span.trace_id, hex("5759e988bd862e3fe1be46a994272793"));
+        assert_eq!(span.links[0].trace_id, other.0.to_be_bytes());
     }
 
     fn hex(s: &str) -> Vec<u8> {

@@ -6,7 +6,7 @@ use hyper::{header, Request, StatusCode, Uri};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use prost::Message;
 
-use super::{encode_request, resource_attributes};
+use super::{encode_request, resource_attributes, RootParent};
 use crate::{
     config::Config,
     http_client::{HttpClient, WrittenBody},
@@ -80,7 +80,7 @@ impl Exporter {
 
     /// Encodes spans as one protobuf `ExportTraceServiceRequest`.
     pub fn encode(&self, spans: &[SpanRecord]) -> Vec<u8> {
-        encode_request(spans, &self.resource, &self.function_name).encode_to_vec()
+        encode_request(spans, &self.resource, &self.function_name, RootParent::Caller).encode_to_vec()
     }
 
     /// The request body for encoded requests (concatenated, they are one request).

@@ -9,5 +9,5 @@
 mod encode;
 mod http;
 
-pub use encode::{encode_request, resource_attributes};
+pub use encode::{encode_request, resource_attributes, RootParent, LAMBDA_PARENT_ATTRIBUTE};
 pub(crate) use http::{Exporter, Outcome};

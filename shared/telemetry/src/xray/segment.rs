@@ -326,6 +326,8 @@ mod tests {
             fields,
             events: vec![],
             error: None,
+            remote_parent: None,
+            links: Vec::new(),
         }
     }
 
