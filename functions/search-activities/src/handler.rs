@@ -9,13 +9,10 @@ use lambda_http::{http::StatusCode, Body, Request, Response};
 use time::OffsetDateTime;
 
 /// The route this function serves.
-const ROUTE: Route = Route::get("/api/activities/search");
+const ROUTE: &Route = &api::routes::SEARCH_ACTIVITIES;
 
 /// Answers the activities matching the `term` query parameter.
-pub async fn search_activities(
-    store: Arc<dyn Store>,
-    request: Request,
-) -> Result<Response<Body>, Infallible> {
+pub async fn search_activities(store: Arc<dyn Store>, request: Request) -> Result<Response<Body>, Infallible> {
     Ok(api::respond(answer(&*store, &request).await))
 }
 
