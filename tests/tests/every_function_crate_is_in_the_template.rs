@@ -96,7 +96,10 @@ fn every_function_crate_is_in_the_template() -> anyhow::Result<()> {
             "{log_group_id}"
         );
 
-        if deployed.insert(binary.clone(), (method, path, authorizer)).is_some() {
+        if deployed
+            .insert(binary.clone(), (method, path, authorizer))
+            .is_some()
+        {
             bail!("binary {binary} is deployed twice");
         }
     }
@@ -116,7 +119,11 @@ fn every_function_crate_is_in_the_template() -> anyhow::Result<()> {
     let authorizers = api["Properties"]["Auth"]["Authorizers"]
         .as_mapping()
         .ok_or_else(|| anyhow!("{api_id} has no Auth.Authorizers"))?;
-    ensure!(authorizers.len() == 1, "one authorizer, not {}", authorizers.len());
+    ensure!(
+        authorizers.len() == 1,
+        "one authorizer, not {}",
+        authorizers.len()
+    );
     let (cognito, authorizer) = authorizers.iter().next().expect("one");
     ensure!(
         !authorizer["UserPoolArn"].is_null(),

@@ -129,7 +129,11 @@ async fn the_template_deploys_a_protected_rest_api() -> anyhow::Result<()> {
     assert_eq!(scheme["name"], "Authorization", "{scheme}");
     let provider = &scheme["x-amazon-apigateway-authorizer"]["providerARNs"][0]["Fn::If"];
     assert_eq!(provider[0], "CreateUserPool", "{scheme}");
-    assert_eq!(provider[1], json!({"Fn::GetAtt": "CruddurUserPool.Arn"}), "{scheme}");
+    assert_eq!(
+        provider[1],
+        json!({"Fn::GetAtt": "CruddurUserPool.Arn"}),
+        "{scheme}"
+    );
     let pool = &resources["CruddurUserPool"];
     assert_eq!(pool["Type"], "AWS::Cognito::UserPool");
     assert_eq!(pool["Condition"], "CreateUserPool");
@@ -149,7 +153,10 @@ async fn the_template_deploys_a_protected_rest_api() -> anyhow::Result<()> {
     for (path, operations) in paths {
         let options = &operations["options"];
         let integration = &options["x-amazon-apigateway-integration"];
-        ensure!(integration["type"] == "mock", "{path} has no preflight: {operations:#}");
+        ensure!(
+            integration["type"] == "mock",
+            "{path} has no preflight: {operations:#}"
+        );
         let headers = &integration["responses"]["default"]["responseParameters"];
         assert_eq!(
             headers["method.response.header.Access-Control-Allow-Origin"], origin,
@@ -244,7 +251,11 @@ async fn the_template_deploys_a_protected_rest_api() -> anyhow::Result<()> {
     let queries = of_type("AWS::Logs::QueryDefinition");
     let (_, query) = queries
         .iter()
-        .find(|(_, q)| q["Properties"]["QueryString"].as_str().is_some_and(|s| s.contains("xray_trace_id")))
+        .find(|(_, q)| {
+            q["Properties"]["QueryString"]
+                .as_str()
+                .is_some_and(|s| s.contains("xray_trace_id"))
+        })
         .ok_or_else(|| anyhow!("no saved query filters on xray_trace_id"))?;
     let groups: BTreeSet<&str> = query["Properties"]["LogGroupNames"]
         .as_array()
@@ -267,7 +278,11 @@ async fn the_template_deploys_a_protected_rest_api() -> anyhow::Result<()> {
             "{id}: Lambda must let a sampled invocation's DEBUG lines through"
         );
         let variables = &properties["Environment"]["Variables"];
-        assert_eq!(variables["POWERTOOLS_LOG_LEVEL"], json!({"Ref": "LogLevel"}), "{id}");
+        assert_eq!(
+            variables["POWERTOOLS_LOG_LEVEL"],
+            json!({"Ref": "LogLevel"}),
+            "{id}"
+        );
         assert_eq!(
             variables["CRUDDUR_ALLOWED_ORIGIN"],
             json!({"Ref": "AllowedOrigin"}),
@@ -277,7 +292,9 @@ async fn the_template_deploys_a_protected_rest_api() -> anyhow::Result<()> {
             variables.get(api::settings::CRUDDUR_LOCAL_USER).is_none(),
             "{id} sets a local user"
         );
-        let group = properties["LoggingConfig"]["LogGroup"]["Ref"].as_str().unwrap_or_default();
+        let group = properties["LoggingConfig"]["LogGroup"]["Ref"]
+            .as_str()
+            .unwrap_or_default();
         assert!(groups.contains(group), "the saved query does not read {group}");
     }
     assert_eq!(template["Parameters"]["LogLevel"]["Default"], "INFO");
@@ -296,7 +313,11 @@ async fn the_template_deploys_a_protected_rest_api() -> anyhow::Result<()> {
             "https://",
         ],
     )?;
-    assert_eq!(matches, [true, true, false, false, false], "OtlpEndpoint {pattern}");
+    assert_eq!(
+        matches,
+        [true, true, false, false, false],
+        "OtlpEndpoint {pattern}"
+    );
     Ok(())
 }
 
@@ -418,7 +439,10 @@ fn the_access_log_reader_maps_keys_to_variables() -> anyhow::Result<()> {
     let keys = access_log_keys(r#"{"a":"$context.requestId","b":$context.status,"c":"x $context.path y"}"#)?;
     assert_eq!(keys["a"], "$context.requestId");
     assert_eq!(keys["b"], "$context.status");
-    assert!(!keys.contains_key("c"), "a variable inside text is not the key's value");
+    assert!(
+        !keys.contains_key("c"),
+        "a variable inside text is not the key's value"
+    );
     assert!(access_log_keys(r#"{"a":$context.requestId"#).is_err());
     Ok(())
 }
