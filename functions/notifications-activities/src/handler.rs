@@ -12,7 +12,10 @@ use time::OffsetDateTime;
 const ROUTE: &Route = &api::routes::NOTIFICATIONS_ACTIVITIES;
 
 /// Answers the signed-in caller's notifications as of now.
-pub async fn notifications_activities(store: Arc<dyn Store>, request: Request) -> Result<Response<Body>, Infallible> {
+pub async fn notifications_activities(
+    store: Arc<dyn Store>,
+    request: Request,
+) -> Result<Response<Body>, Infallible> {
     Ok(api::respond(answer(&*store, &request).await))
 }
 

@@ -12,7 +12,10 @@ use time::OffsetDateTime;
 const ROUTE: &Route = &api::routes::SEARCH_ACTIVITIES;
 
 /// Answers the activities matching the `term` query parameter.
-pub async fn search_activities(store: Arc<dyn Store>, request: Request) -> Result<Response<Body>, Infallible> {
+pub async fn search_activities(
+    store: Arc<dyn Store>,
+    request: Request,
+) -> Result<Response<Body>, Infallible> {
     Ok(api::respond(answer(&*store, &request).await))
 }
 

@@ -18,6 +18,7 @@ pub async fn user_activities(store: Arc<dyn Store>, request: Request) -> Result<
 
 async fn answer(store: &dyn Store, request: &Request) -> Result<Response<Body>, ApiError> {
     let call = ROUTE.check(request)?;
-    let activities = domain::user_activities(store, &call.params["handle"], OffsetDateTime::now_utc()).await?;
+    let activities =
+        domain::user_activities(store, &call.params["handle"], OffsetDateTime::now_utc()).await?;
     Ok(api::json(StatusCode::OK, &activities))
 }

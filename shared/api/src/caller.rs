@@ -106,7 +106,8 @@ fn claims(request: &Request) -> Option<BTreeMap<String, String>> {
 
 fn from_claims(claims: &BTreeMap<String, String>) -> Result<Caller, ApiError> {
     let present = |name: &str| claims.get(name).filter(|value| !value.trim().is_empty());
-    let id = present("sub").ok_or_else(|| ApiError::unauthorized_because("the authorizer's claims carry no sub"))?;
+    let id = present("sub")
+        .ok_or_else(|| ApiError::unauthorized_because("the authorizer's claims carry no sub"))?;
     let Some((claim, value)) = HANDLE_CLAIMS
         .iter()
         .find_map(|claim| present(claim).map(|value| (*claim, value)))
@@ -208,7 +209,8 @@ mod tests {
     fn the_handle_falls_back_to_the_username() {
         let request = rest(json!({"claims": {"sub": SUB, "cognito:username": "worf"}}));
         assert_eq!(signed_in(&request).1, "worf");
-        let request = rest(json!({"claims": {"sub": SUB, "preferred_username": " ", "cognito:username": "@worf"}}));
+        let request =
+            rest(json!({"claims": {"sub": SUB, "preferred_username": " ", "cognito:username": "@worf"}}));
         assert_eq!(signed_in(&request).1, "worf");
         let request = http_api(json!({"sub": SUB, "username": "garek"}));
         assert_eq!(signed_in(&request).1, "garek");
@@ -240,14 +242,24 @@ mod tests {
     #[test]
     fn claims_without_a_sub_are_401_and_without_a_handle_403() {
         let error = of(&rest(json!({"claims": {"cognito:username": "worf"}}))).unwrap_err();
-        assert_eq!((error.status, error.code), (StatusCode::UNAUTHORIZED, "unauthorized"));
+        assert_eq!(
+            (error.status, error.code),
+            (StatusCode::UNAUTHORIZED, "unauthorized")
+        );
         let error = of(&rest(json!({"claims": {"sub": SUB, "email": "a@example.com"}}))).unwrap_err();
         assert_eq!(
             (error.status, error.code),
             (StatusCode::FORBIDDEN, "caller_handle_invalid")
         );
-        let error = of(&rest(json!({"claims": {"sub": SUB, "preferred_username": "Andrew Brown"}}))).unwrap_err();
+        let error = of(&rest(
+            json!({"claims": {"sub": SUB, "preferred_username": "Andrew Brown"}}),
+        ))
+        .unwrap_err();
         assert_eq!(error.code, "caller_handle_invalid");
-        assert!(error.message.contains("preferred_username \"Andrew Brown\""), "{}", error.message);
+        assert!(
+            error.message.contains("preferred_username \"Andrew Brown\""),
+            "{}",
+            error.message
+        );
     }
 }

@@ -133,7 +133,11 @@ impl Route {
         for moved in MOVED {
             if request.method() == moved.method {
                 if let Some(params) = match_template(moved.from, path) {
-                    return Err(ApiError::route_moved(request.method(), path, &moved.to.path_with(&params)));
+                    return Err(ApiError::route_moved(
+                        request.method(),
+                        path,
+                        &moved.to.path_with(&params),
+                    ));
                 }
             }
         }

@@ -17,8 +17,12 @@ use lambda_http::http::Method;
 use crate::route::{Access, Route};
 
 /// `GET /api/activities/home`: the home feed.
-pub const HOME_ACTIVITIES: Route =
-    Route::new(Method::GET, "/api/activities/home", "home-activities", Access::Anyone);
+pub const HOME_ACTIVITIES: Route = Route::new(
+    Method::GET,
+    "/api/activities/home",
+    "home-activities",
+    Access::Anyone,
+);
 /// `GET /api/activities/notifications`: the caller's notifications.
 pub const NOTIFICATIONS_ACTIVITIES: Route = Route::new(
     Method::GET,
@@ -27,11 +31,19 @@ pub const NOTIFICATIONS_ACTIVITIES: Route = Route::new(
     Access::SignedIn,
 );
 /// `GET /api/activities/search?term=`: activities matching a term.
-pub const SEARCH_ACTIVITIES: Route =
-    Route::new(Method::GET, "/api/activities/search", "search-activities", Access::Anyone);
+pub const SEARCH_ACTIVITIES: Route = Route::new(
+    Method::GET,
+    "/api/activities/search",
+    "search-activities",
+    Access::Anyone,
+);
 /// `POST /api/activities`: the caller posts an activity.
-pub const CREATE_ACTIVITY: Route =
-    Route::new(Method::POST, "/api/activities", "create-activity", Access::SignedIn);
+pub const CREATE_ACTIVITY: Route = Route::new(
+    Method::POST,
+    "/api/activities",
+    "create-activity",
+    Access::SignedIn,
+);
 /// `GET /api/activities/{activity_uuid}`: one activity with its replies.
 pub const SHOW_ACTIVITY: Route = Route::new(
     Method::GET,
@@ -54,16 +66,24 @@ pub const USER_ACTIVITIES: Route = Route::new(
     Access::Anyone,
 );
 /// `GET /api/message_groups`: the caller's conversations.
-pub const MESSAGE_GROUPS: Route =
-    Route::new(Method::GET, "/api/message_groups", "message-groups", Access::SignedIn);
+pub const MESSAGE_GROUPS: Route = Route::new(
+    Method::GET,
+    "/api/message_groups",
+    "message-groups",
+    Access::SignedIn,
+);
 /// `GET /api/messages/{handle}`: the caller's conversation with one user.
-pub const MESSAGES: Route = Route::new(Method::GET, "/api/messages/{handle}", "messages", Access::SignedIn);
+pub const MESSAGES: Route = Route::new(
+    Method::GET,
+    "/api/messages/{handle}",
+    "messages",
+    Access::SignedIn,
+);
 /// `POST /api/messages`: the caller sends a direct message.
 pub const CREATE_MESSAGE: Route =
     Route::new(Method::POST, "/api/messages", "create-message", Access::SignedIn);
 /// `GET /api/health-check`: whether the service is up.
-pub const HEALTH_CHECK: Route =
-    Route::new(Method::GET, "/api/health-check", "health-check", Access::Anyone);
+pub const HEALTH_CHECK: Route = Route::new(Method::GET, "/api/health-check", "health-check", Access::Anyone);
 
 /// Every route, one function each, in DESIGN.md's order.
 pub const ROUTES: &[Route] = &[
@@ -186,7 +206,10 @@ mod tests {
     fn one_route_per_binary_and_per_method_and_path() {
         let binaries: BTreeSet<_> = ROUTES.iter().map(Route::binary).collect();
         assert_eq!(binaries.len(), ROUTES.len());
-        let routes: BTreeSet<_> = ROUTES.iter().map(|r| (r.method().as_str(), r.template())).collect();
+        let routes: BTreeSet<_> = ROUTES
+            .iter()
+            .map(|r| (r.method().as_str(), r.template()))
+            .collect();
         assert_eq!(routes.len(), ROUTES.len());
         assert_eq!(by_binary("messages"), Some(&MESSAGES));
         assert_eq!(by_binary("nope"), None);

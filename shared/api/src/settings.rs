@@ -35,8 +35,11 @@ pub const CRUDDUR_FRONT_PAGE_HANDLE: &str = "CRUDDUR_FRONT_PAGE_HANDLE";
 pub const CRUDDUR_FRONT_PAGE_HANDLE_DEFAULT: &str = "andrewbrown";
 /// The reserved variables Lambda sets in every execution environment (any one of them
 /// marks one) and `cargo lambda watch` does not.
-pub const LAMBDA_ENVIRONMENT_MARKERS: &[&str] =
-    &["LAMBDA_TASK_ROOT", "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_EXECUTION_ENV"];
+pub const LAMBDA_ENVIRONMENT_MARKERS: &[&str] = &[
+    "LAMBDA_TASK_ROOT",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_EXECUTION_ENV",
+];
 /// The prefix of a local user's id (`enduser.id`): `local:<handle>`, never a Cognito `sub`.
 pub const LOCAL_USER_ID_PREFIX: &str = "local:";
 
@@ -181,7 +184,12 @@ mod tests {
             let read = settings(&[(CRUDDUR_ALLOWED_ORIGIN, origin)]);
             assert_eq!((read.allowed_origin.as_str(), read.problems.len()), (origin, 0));
         }
-        for origin in ["cruddur.example.com", "https://a.example/path", "https://a b", "http://x:"] {
+        for origin in [
+            "cruddur.example.com",
+            "https://a.example/path",
+            "https://a b",
+            "http://x:",
+        ] {
             let read = settings(&[(CRUDDUR_ALLOWED_ORIGIN, origin)]);
             assert_eq!(read.allowed_origin, "*", "{origin}");
             assert_eq!(read.problems.len(), 1, "{origin}");
@@ -206,7 +214,9 @@ mod tests {
     #[test]
     fn the_front_page_is_a_handle() {
         assert_eq!(
-            settings(&[(CRUDDUR_FRONT_PAGE_HANDLE, "@worf")]).front_page.as_str(),
+            settings(&[(CRUDDUR_FRONT_PAGE_HANDLE, "@worf")])
+                .front_page
+                .as_str(),
             "worf"
         );
         let invalid = settings(&[(CRUDDUR_FRONT_PAGE_HANDLE, "a-b")]);

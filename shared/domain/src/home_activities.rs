@@ -32,7 +32,11 @@ pub enum Viewer<'a> {
 /// name; `db-data` when a database answers) that Honeycomb shows as
 /// `home-activities-mock-data` (`otel.name`), with the attributes `app.now` and
 /// `app.result_length` (or `app.error_code`).
-pub async fn home_activities(store: &dyn Store, viewer: Viewer<'_>, now: OffsetDateTime) -> Result<Vec<Activity>> {
+pub async fn home_activities(
+    store: &dyn Store,
+    viewer: Viewer<'_>,
+    now: OffsetDateTime,
+) -> Result<Vec<Activity>> {
     let span = data_span!(
         store,
         "home-activities",
@@ -111,7 +115,12 @@ mod tests {
     fn an_unknown_caller_is_not_registered() {
         let now = OffsetDateTime::UNIX_EPOCH;
         let nobody = Handle::parse("nobody").unwrap();
-        let error = block_on(home_activities(&MemoryStore::seeded(now), Viewer::Caller(&nobody), now)).unwrap_err();
+        let error = block_on(home_activities(
+            &MemoryStore::seeded(now),
+            Viewer::Caller(&nobody),
+            now,
+        ))
+        .unwrap_err();
         assert_eq!((error.code(), error.status()), ("user_not_registered", 403));
     }
 

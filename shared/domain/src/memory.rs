@@ -493,7 +493,11 @@ mod tests {
             .collect();
         assert_eq!(to_garek.len(), REPLIES_LIMIT);
         assert_eq!(to_garek[0].activity.message, "post 0", "the first replies");
-        assert_eq!(replies.len(), REPLIES_LIMIT + 1, "Andrew's post keeps its one reply");
+        assert_eq!(
+            replies.len(),
+            REPLIES_LIMIT + 1,
+            "Andrew's post keeps its one reply"
+        );
         let shown = block_on(store.activity(GAREK_POST)).unwrap().unwrap();
         assert_eq!(shown.replies_count as usize, REPLIES_LIMIT + 3, "counted all");
 

@@ -252,12 +252,27 @@ mod tests {
         assert_eq!(message_groups_limit!(), MESSAGE_GROUPS_LIMIT.to_string());
         assert_eq!(messages_limit!(), MESSAGES_LIMIT.to_string());
         assert!(REPLIES.sql.contains("numbered WHERE n <= 20)"), "{}", REPLIES.sql);
-        assert!(MESSAGE_GROUPS.sql.ends_with("LIMIT 100"), "{}", MESSAGE_GROUPS.sql);
+        assert!(
+            MESSAGE_GROUPS.sql.ends_with("LIMIT 100"),
+            "{}",
+            MESSAGE_GROUPS.sql
+        );
         assert!(MESSAGES.sql.contains("LIMIT 100) latest"), "{}", MESSAGES.sql);
         // Every list read is bounded (INSERTs read back one row; ACTIVITY and
         // USER_BY_HANDLE one row by key).
-        for query in [HOME_FEED, NOTIFICATIONS_FEED, USER_POSTS, SEARCH_POSTS, REPLIES, MESSAGE_GROUPS, MESSAGES] {
-            assert!(query.sql.contains("LIMIT ") || query.sql.contains("n <= "), "{query:?}");
+        for query in [
+            HOME_FEED,
+            NOTIFICATIONS_FEED,
+            USER_POSTS,
+            SEARCH_POSTS,
+            REPLIES,
+            MESSAGE_GROUPS,
+            MESSAGES,
+        ] {
+            assert!(
+                query.sql.contains("LIMIT ") || query.sql.contains("n <= "),
+                "{query:?}"
+            );
         }
     }
 }
