@@ -1,4 +1,4 @@
-//! Replying to an activity (`POST /api/activities/{uuid}/reply`).
+//! Replying to an activity (`POST /api/activities/{activity_uuid}/reply`).
 
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -10,7 +10,7 @@ use crate::store::{NewActivity, Store};
 use crate::validate::{self, REPLY_MAX_CHARS};
 use crate::{Error, Handle, Reply, Result};
 
-/// The body of `POST /api/activities/{uuid}/reply`.
+/// The body of `POST /api/activities/{activity_uuid}/reply`.
 ///
 /// The field is optional in the JSON so that a missing one is reported as
 /// `message_blank` rather than as a deserialization error.
