@@ -17,6 +17,12 @@ pub const SOURCE_IP: &str = "203.0.113.10";
 pub const USER_AGENT: &str = "cruddur-tests/1.0";
 /// The REST API stage.
 pub const REST_STAGE: &str = "prod";
+/// A Cognito ID token as a browser sends it in `Authorization`: JWT-shaped, signed by
+/// nobody (API Gateway's authorizer verifies tokens; the functions never read one). Tests
+/// look for it in every pillar to prove it never gets there.
+pub const ID_TOKEN: &str = "eyJraWQiOiJ0ZXN0LWtleSIsImFsZyI6IlJTMjU2In0.\
+                            eyJzdWIiOiJ0ZXN0LWNhbGxlciIsInRva2VuX3VzZSI6ImlkIn0.\
+                            dGVzdC1zaWduYXR1cmUtbm90LWEtc2VjcmV0";
 
 /// The REST API (v1) event of `GET /api/activities/home`, the route most tests use.
 pub fn home_activities_event() -> Value {
@@ -209,6 +215,40 @@ pub fn http_api_event(
     if let Some(body) = body {
         event["body"] = json!(body);
     }
+    event
+}
+
+/// The claims of a Cognito ID token for the user `handle` whose id is `sub`, as API
+/// Gateway's Cognito user pool authorizer hands them to a function (every value a string).
+pub fn cognito_claims(sub: &str, handle: &str) -> Value {
+    json!({
+        "sub": sub,
+        "cognito:username": handle,
+        "preferred_username": handle,
+        "email": format!("{handle}@example.com"),
+        "email_verified": "true",
+        "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example1",
+        "aud": "3n4b5urk1ft4fl3mg5e62d9ado",
+        "token_use": "id",
+        "auth_time": "1764064790",
+        "iat": "Tue Nov 25 09:59:50 UTC 2025",
+        "exp": "Tue Nov 25 10:59:50 UTC 2025",
+    })
+}
+
+/// `event` (made by either builder) as the signed-in user `handle` (id `sub`) sends it through
+/// API Gateway's authorizer: [`ID_TOKEN`] in `Authorization`, and [`cognito_claims`] in
+/// `requestContext.authorizer.claims` (REST API) or `requestContext.authorizer.jwt.claims`
+/// (HTTP API's JWT authorizer).
+pub fn signed_in(mut event: Value, sub: &str, handle: &str) -> Value {
+    set_header(&mut event, "Authorization", ID_TOKEN);
+    let claims = cognito_claims(sub, handle);
+    let is_v2 = event.get("version").and_then(Value::as_str) == Some("2.0");
+    event["requestContext"]["authorizer"] = if is_v2 {
+        json!({"jwt": {"claims": claims, "scopes": null}})
+    } else {
+        json!({ "claims": claims })
+    };
     event
 }
 

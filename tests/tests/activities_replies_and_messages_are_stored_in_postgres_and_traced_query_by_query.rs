@@ -1,5 +1,5 @@
-//! With `DATABASE_URL` set, the real binaries store activities, replies and messages in
-//! PostgreSQL and read them back (create-activity then show-activity finds it; a reply
+//! With `DATABASE_URL` set, the real binaries store the signed-in caller's activities,
+//! replies and messages in PostgreSQL and read them back (create-activity then show-activity finds it; a reply
 //! appears in its activity's replies; a message appears in the conversation), and every
 //! query arrives as a client span: OTLP `db.*` attributes with the SQL text but never the
 //! values, and an X-Ray `sql` subsegment (`sanitized_query`, `database_type`, `url`
@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure};
 use cruddur_tests::{
-    all_subsegments, database, events::rest_api_event, otel_trace_id_from_root, trace_header, Behaviour,
-    ReceivedSpan, Stack, DEFAULT_TIMEOUT,
+    all_subsegments, database,
+    events::{rest_api_event, signed_in},
+    otel_trace_id_from_root, trace_header, Behaviour, ReceivedSpan, Stack, DEFAULT_TIMEOUT,
 };
 use serde_json::{json, Value};
 
@@ -35,7 +36,7 @@ async fn activities_replies_and_messages_are_stored_in_postgres_and_traced_query
         None,
         Some(&body),
     );
-    let (activity, trace) = invoke(&create, event).await?;
+    let (activity, trace) = invoke(&create, signed_in(event, ANDREW_SUB, "andrewbrown")).await?;
     assert_eq!(activity["message"], text.as_str());
     assert_eq!(activity["handle"], "andrewbrown");
     let uuid = activity["uuid"].as_str().unwrap().to_owned();
@@ -61,8 +62,8 @@ async fn activities_replies_and_messages_are_stored_in_postgres_and_traced_query
         rest_api_event(
             "GET",
             &path,
-            "/api/activities/{uuid}",
-            Some(json!({"uuid": uuid})),
+            "/api/activities/{activity_uuid}",
+            Some(json!({"activity_uuid": uuid})),
             None,
             None,
         )
@@ -92,12 +93,13 @@ async fn activities_replies_and_messages_are_stored_in_postgres_and_traced_query
     let event = rest_api_event(
         "POST",
         &format!("/api/activities/{uuid}/reply"),
-        "/api/activities/{uuid}/reply",
-        Some(json!({"uuid": uuid})),
+        "/api/activities/{activity_uuid}/reply",
+        Some(json!({"activity_uuid": uuid})),
         None,
         Some(&body),
     );
-    let (created, trace) = invoke(&reply, event).await?;
+    let (created, trace) = invoke(&reply, signed_in(event, WORF_SUB, "worf")).await?;
+    assert_eq!(created["handle"], "worf", "authored by the caller");
     assert_eq!(created["reply_to_activity_uuid"], uuid.as_str());
     check_queries(
         &reply,
@@ -117,7 +119,7 @@ async fn activities_replies_and_messages_are_stored_in_postgres_and_traced_query
     let send = Stack::start("create-message", Behaviour::Healthy, &env).await?;
     let body = json!({"message": message_text, "user_receiver_handle": "@garek"}).to_string();
     let event = rest_api_event("POST", "/api/messages", "/api/messages", None, None, Some(&body));
-    let (sent, trace) = invoke(&send, event).await?;
+    let (sent, trace) = invoke(&send, signed_in(event, ANDREW_SUB, "andrewbrown")).await?;
     assert_eq!(sent["message"], message_text.as_str());
     check_queries(
         &send,
@@ -131,12 +133,12 @@ async fn activities_replies_and_messages_are_stored_in_postgres_and_traced_query
     let event = rest_api_event(
         "GET",
         "/api/messages/@garek",
-        "/api/messages/@{handle}",
-        Some(json!({"handle": "garek"})),
+        "/api/messages/{handle}",
+        Some(json!({"handle": "@garek"})),
         None,
         None,
     );
-    let (conversation, trace) = invoke(&read, event).await?;
+    let (conversation, trace) = invoke(&read, signed_in(event, ANDREW_SUB, "andrewbrown")).await?;
     let texts: Vec<&str> = conversation
         .as_array()
         .unwrap()
@@ -165,6 +167,10 @@ async fn activities_replies_and_messages_are_stored_in_postgres_and_traced_query
     }
     Ok(())
 }
+
+/// The signed-in callers' Cognito ids.
+const ANDREW_SUB: &str = "8b1f4c9e-2d7a-4e31-9c5b-6a0f3e2d1c4b";
+const WORF_SUB: &str = "c4e2a7d1-5b3f-4a69-8e0c-1d2f3a4b5c6d";
 
 /// One invocation's ids.
 struct Trace {

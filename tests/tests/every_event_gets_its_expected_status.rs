@@ -1,14 +1,18 @@
 //! Every sample event in events/ (the ones `sam local invoke -e` and `cargo lambda invoke
 //! --data-file` use) gets the status events/expected.json gives it from the real binary,
-//! and a client error is marked as one in every pillar: X-Ray `error` (not `fault`), the
-//! OTLP invocation span's `http.response.status_code`, and one WARN log line with the
-//! invocation's `requestId`.
+//! with the allowed origin's `Access-Control-Allow-Origin` on every answer (errors too), and
+//! a client error is marked as one in every pillar: X-Ray `error` (not `fault`), the OTLP
+//! invocation span's `http.response.status_code`, and one WARN log line with the
+//! invocation's `requestId`. Each event is for its binary's route in the api crate's table,
+//! and carries authorizer claims where that route is for signed-in callers, except the
+//! `anonymous` cases, which answer 401.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context as _};
+use api::Access;
 use cruddur_tests::{
     function::workspace_root, otel_trace_id_from_root, trace_header, Behaviour, Outcome, Stack,
     DEFAULT_TIMEOUT,
@@ -17,6 +21,7 @@ use serde_json::Value;
 
 /// The error code each client-error event's body names.
 const ERROR_CODES: &[(&str, &str)] = &[
+    ("create-activity/anonymous.json", "unauthorized"),
     ("create-activity/body-not-json.json", "body_invalid_json"),
     ("create-activity/message-blank.json", "message_blank"),
     (
@@ -24,14 +29,24 @@ const ERROR_CODES: &[(&str, &str)] = &[
         "message_exceed_max_chars",
     ),
     ("create-activity/ttl-invalid.json", "ttl_invalid"),
+    ("create-message/anonymous.json", "unauthorized"),
     (
         "create-message/receiver-missing.json",
         "user_receiver_handle_blank",
     ),
+    ("create-reply/anonymous.json", "unauthorized"),
     ("health-check/unknown-path.json", "not_found"),
     ("home-activities/wrong-method.json", "method_not_allowed"),
+    ("message-groups/anonymous.json", "unauthorized"),
+    ("messages/anonymous.json", "unauthorized"),
     ("messages/handle-malformed.json", "handle_invalid"),
+    ("notifications-activities/anonymous.json", "unauthorized"),
+    (
+        "notifications-activities/not-registered.json",
+        "user_not_registered",
+    ),
     ("search-activities/term-missing.json", "search_term_blank"),
+    ("show-activity/moved-user-activities.json", "route_moved"),
     ("show-activity/not-found.json", "activity_not_found"),
     ("show-activity/uuid-malformed.json", "uuid_invalid"),
     ("user-activities/not-found.json", "user_not_found"),
@@ -67,12 +82,20 @@ async fn every_event_gets_its_expected_status() -> anyhow::Result<()> {
         by_binary.entry(binary).or_default().push((file, *status));
     }
     for (binary, cases) in by_binary {
-        let stack = Stack::start(binary, Behaviour::Healthy, &[]).await?;
+        let route = api::routes::by_binary(binary)
+            .ok_or_else(|| anyhow!("events/{binary}/ is for no route of api::ROUTES"))?;
+        let stack = Stack::start(
+            binary,
+            Behaviour::Healthy,
+            &[("CRUDDUR_ALLOWED_ORIGIN", ALLOWED_ORIGIN)],
+        )
+        .await?;
         for (file, status) in cases {
             let text = fs::read_to_string(events_dir.join(file))?;
             lambda_http::request::from_str(&text)
                 .map_err(|e| anyhow!("{file}: lambda_http rejects it: {e}"))?;
             let event: Value = serde_json::from_str(&text)?;
+            check_event_shape(route, file, &event, codes.get(file).copied());
             check(&stack, file, event, status, codes.get(file).copied())
                 .await
                 .with_context(|| format!("{file} (expected {status})"))?;
@@ -87,6 +110,39 @@ async fn every_event_gets_its_expected_status() -> anyhow::Result<()> {
         assert!(errors.is_empty(), "{binary} logged errors: {errors:#?}");
     }
     Ok(())
+}
+
+/// The origin the functions are told to allow.
+const ALLOWED_ORIGIN: &str = "https://cruddur.example.com";
+
+/// An event is for its route (its resource is the route's template, or one that API
+/// Gateway routes there), and carries claims exactly when it should.
+fn check_event_shape(route: &api::Route, file: &str, event: &Value, code: Option<&str>) {
+    let resource = event["resource"]
+        .as_str()
+        .or_else(|| {
+            event["routeKey"]
+                .as_str()
+                .and_then(|k| k.split_once(' '))
+                .map(|(_, p)| p)
+        })
+        .unwrap_or_default();
+    if code != Some("not_found") {
+        assert_eq!(resource, route.template(), "{file}: resource");
+    }
+    let authorizer = &event["requestContext"]["authorizer"];
+    let claims = if authorizer["jwt"].is_object() {
+        &authorizer["jwt"]["claims"]
+    } else {
+        &authorizer["claims"]
+    };
+    let anonymous = file.ends_with("/anonymous.json");
+    if route.access() == Access::SignedIn && code != Some("method_not_allowed") {
+        assert_eq!(claims["sub"].is_string(), !anonymous, "{file}: claims");
+    }
+    if anonymous {
+        assert_eq!(code, Some("unauthorized"), "{file}");
+    }
 }
 
 /// Invokes one event and checks the response and its telemetry.
@@ -107,6 +163,21 @@ async fn check(
     );
     let response = invocation.json();
     assert_eq!(response["statusCode"], status, "{response}");
+    let origin = header_value(&response, "access-control-allow-origin").map(|v| match v {
+        Value::Array(values) => values.first().cloned().unwrap_or_default(),
+        other => other.clone(),
+    });
+    assert_eq!(
+        origin,
+        Some(Value::from(ALLOWED_ORIGIN)),
+        "every answer names the allowed origin: {response}"
+    );
+    if status == 401 {
+        assert!(
+            header_value(&response, "www-authenticate").is_some(),
+            "401 without WWW-Authenticate: {response}"
+        );
+    }
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap_or_default())
         .map_err(|e| anyhow!("body is not JSON ({e}): {response}"))?;
     if let Some(code) = code {

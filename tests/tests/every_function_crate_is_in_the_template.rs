@@ -1,28 +1,16 @@
 //! template.yaml deploys exactly the crates under functions/, each as its own function on
-//! its route from DESIGN.md's table, built by cargo-lambda from the workspace, on the one
-//! REST API, logging to its own log group.
+//! its route from the api crate's table (`api::ROUTES`), built by cargo-lambda from the
+//! workspace, on the one REST API, with the Cognito authorizer if (and only if) the route
+//! is for signed-in callers, logging to its own log group.
+//! (the_template_deploys_a_protected_rest_api.rs checks the REST API SAM makes of it.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 
 use anyhow::{anyhow, bail, ensure, Context as _};
+use api::{Access, ROUTES};
 use cruddur_tests::function::workspace_root;
 use serde_yaml::Value;
-
-/// DESIGN.md's "API routes" table: method, path (without its query), binary.
-const ROUTES: &[(&str, &str, &str)] = &[
-    ("GET", "/api/activities/home", "home-activities"),
-    ("GET", "/api/activities/notifications", "notifications-activities"),
-    ("GET", "/api/activities/@{handle}", "user-activities"),
-    ("GET", "/api/activities/search", "search-activities"),
-    ("POST", "/api/activities", "create-activity"),
-    ("GET", "/api/activities/{uuid}", "show-activity"),
-    ("POST", "/api/activities/{uuid}/reply", "create-reply"),
-    ("GET", "/api/message_groups", "message-groups"),
-    ("GET", "/api/messages/@{handle}", "messages"),
-    ("POST", "/api/messages", "create-message"),
-    ("GET", "/api/health-check", "health-check"),
-];
 
 #[test]
 fn every_function_crate_is_in_the_template() -> anyhow::Result<()> {
@@ -84,6 +72,9 @@ fn every_function_crate_is_in_the_template() -> anyhow::Result<()> {
             .as_str()
             .unwrap_or_default()
             .to_owned();
+        let authorizer = event["Properties"]["Auth"]["Authorizer"]
+            .as_str()
+            .map(str::to_owned);
 
         let log_group_id = properties["LoggingConfig"]["LogGroup"]["Ref"]
             .as_str()
@@ -105,29 +96,47 @@ fn every_function_crate_is_in_the_template() -> anyhow::Result<()> {
             "{log_group_id}"
         );
 
-        if deployed.insert(binary.clone(), (method, path)).is_some() {
+        if deployed
+            .insert(binary.clone(), (method, path, authorizer))
+            .is_some()
+        {
             bail!("binary {binary} is deployed twice");
         }
     }
 
     let in_template: BTreeSet<&str> = deployed.keys().map(String::as_str).collect();
-    let in_design: BTreeSet<&str> = ROUTES.iter().map(|(_, _, binary)| *binary).collect();
+    let in_table: BTreeSet<&str> = ROUTES.iter().map(api::Route::binary).collect();
     assert_eq!(
         in_template,
         crates.iter().map(String::as_str).collect(),
         "template vs functions/"
     );
     assert_eq!(
-        in_design,
+        in_table,
         crates.iter().map(String::as_str).collect(),
-        "DESIGN's table vs functions/"
+        "api::ROUTES vs functions/"
     );
-    for (method, path, binary) in ROUTES {
-        let (deployed_method, deployed_path) = &deployed[*binary];
+    let authorizers = api["Properties"]["Auth"]["Authorizers"]
+        .as_mapping()
+        .ok_or_else(|| anyhow!("{api_id} has no Auth.Authorizers"))?;
+    ensure!(
+        authorizers.len() == 1,
+        "one authorizer, not {}",
+        authorizers.len()
+    );
+    let (cognito, authorizer) = authorizers.iter().next().expect("one");
+    ensure!(
+        !authorizer["UserPoolArn"].is_null(),
+        "{cognito:?} is not a Cognito user pool authorizer"
+    );
+    for route in ROUTES {
+        let (method, path, authorizer) = &deployed[route.binary()];
+        let expected = (route.access() == Access::SignedIn).then(|| cognito.as_str().unwrap_or_default());
         assert_eq!(
-            (deployed_method.as_str(), deployed_path.as_str()),
-            (*method, *path),
-            "{binary}"
+            (method.as_str(), path.as_str(), authorizer.as_deref()),
+            (route.method().as_str(), route.template(), expected),
+            "{}",
+            route.binary()
         );
     }
     Ok(())

@@ -1,25 +1,25 @@
-//! The handler: the demo user's new activity, as JSON.
+//! The handler: the signed-in caller's new activity, as JSON.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use api::{ApiError, Route};
-use domain::{Handle, Store};
+use domain::Store;
 use lambda_http::{http::StatusCode, Body, Request, Response};
 use time::OffsetDateTime;
 
 /// The route this function serves.
-const ROUTE: Route = Route::post("/api/activities");
+const ROUTE: &Route = &api::routes::CREATE_ACTIVITY;
 
-/// Answers the demo user's new activity.
+/// Answers the signed-in caller's new activity.
 pub async fn create_activity(store: Arc<dyn Store>, request: Request) -> Result<Response<Body>, Infallible> {
     Ok(api::respond(answer(&*store, &request).await))
 }
 
 async fn answer(store: &dyn Store, request: &Request) -> Result<Response<Body>, ApiError> {
-    ROUTE.check(request)?;
+    let call = ROUTE.check(request)?;
     let input = api::json_body(request)?;
     let activity =
-        domain::create_activity(store, input, &Handle::demo_user(), OffsetDateTime::now_utc()).await?;
+        domain::create_activity(store, input, call.caller()?.handle(), OffsetDateTime::now_utc()).await?;
     Ok(api::json(StatusCode::OK, &activity))
 }

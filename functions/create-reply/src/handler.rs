@@ -1,29 +1,29 @@
-//! The handler: the demo user's reply to an activity, as JSON.
+//! The handler: the signed-in caller's reply to an activity, as JSON.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use api::{ApiError, Route};
-use domain::{Handle, Store};
+use domain::Store;
 use lambda_http::{http::StatusCode, Body, Request, Response};
 use time::OffsetDateTime;
 
 /// The route this function serves.
-const ROUTE: Route = Route::post("/api/activities/{uuid}/reply");
+const ROUTE: &Route = &api::routes::CREATE_REPLY;
 
-/// Answers the demo user's reply to an activity.
+/// Answers the signed-in caller's reply to an activity.
 pub async fn create_reply(store: Arc<dyn Store>, request: Request) -> Result<Response<Body>, Infallible> {
     Ok(api::respond(answer(&*store, &request).await))
 }
 
 async fn answer(store: &dyn Store, request: &Request) -> Result<Response<Body>, ApiError> {
-    let params = ROUTE.check(request)?;
+    let call = ROUTE.check(request)?;
     let input = api::json_body(request)?;
     let reply = domain::create_reply(
         store,
-        &params["uuid"],
+        &call.params["activity_uuid"],
         input,
-        &Handle::demo_user(),
+        call.caller()?.handle(),
         OffsetDateTime::now_utc(),
     )
     .await?;

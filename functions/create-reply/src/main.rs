@@ -1,4 +1,4 @@
-//! `create-reply`: POST /api/activities/{uuid}/reply.
+//! `create-reply`: POST /api/activities/{activity_uuid}/reply.
 
 mod handler;
 

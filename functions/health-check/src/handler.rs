@@ -6,7 +6,7 @@ use api::{ApiError, Route};
 use lambda_http::{http::StatusCode, Body, Request, Response};
 
 /// The route this function serves.
-const ROUTE: Route = Route::get("/api/health-check");
+const ROUTE: &Route = &api::routes::HEALTH_CHECK;
 
 /// Answers that the service is up.
 pub async fn health_check(request: Request) -> Result<Response<Body>, Infallible> {

@@ -1,4 +1,4 @@
-//! `messages`: GET /api/messages/@{handle}.
+//! `messages`: GET /api/messages/{handle}.
 
 mod handler;
 

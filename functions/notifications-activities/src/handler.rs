@@ -1,17 +1,17 @@
-//! The handler: the notifications feed as of now, as JSON.
+//! The handler: the signed-in caller's notifications as of now, as JSON.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use api::{ApiError, Route};
-use domain::{Handle, Store};
+use domain::Store;
 use lambda_http::{http::StatusCode, Body, Request, Response};
 use time::OffsetDateTime;
 
 /// The route this function serves.
-const ROUTE: Route = Route::get("/api/activities/notifications");
+const ROUTE: &Route = &api::routes::NOTIFICATIONS_ACTIVITIES;
 
-/// Answers the notifications feed as of now.
+/// Answers the signed-in caller's notifications as of now.
 pub async fn notifications_activities(
     store: Arc<dyn Store>,
     request: Request,
@@ -20,8 +20,8 @@ pub async fn notifications_activities(
 }
 
 async fn answer(store: &dyn Store, request: &Request) -> Result<Response<Body>, ApiError> {
-    ROUTE.check(request)?;
+    let call = ROUTE.check(request)?;
     let activities =
-        domain::notifications_activities(store, &Handle::demo_user(), OffsetDateTime::now_utc()).await?;
+        domain::notifications_activities(store, call.caller()?.handle(), OffsetDateTime::now_utc()).await?;
     Ok(api::json(StatusCode::OK, &activities))
 }

@@ -9,7 +9,7 @@ use lambda_http::{http::StatusCode, Body, Request, Response};
 use time::OffsetDateTime;
 
 /// The route this function serves.
-const ROUTE: Route = Route::get("/api/activities/search");
+const ROUTE: &Route = &api::routes::SEARCH_ACTIVITIES;
 
 /// Answers the activities matching the `term` query parameter.
 pub async fn search_activities(

@@ -1,4 +1,4 @@
-//! The handler: one activity, with its replies, as JSON.
+//! The handler: one activity, with its replies, as JSON (and where the old `GET /api/activities/@{handle}`, which API Gateway routes here, moved).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use domain::Store;
 use lambda_http::{http::StatusCode, Body, Request, Response};
 
 /// The route this function serves.
-const ROUTE: Route = Route::get("/api/activities/{uuid}");
+const ROUTE: &Route = &api::routes::SHOW_ACTIVITY;
 
 /// Answers one activity, with its replies.
 pub async fn show_activity(store: Arc<dyn Store>, request: Request) -> Result<Response<Body>, Infallible> {
@@ -16,7 +16,7 @@ pub async fn show_activity(store: Arc<dyn Store>, request: Request) -> Result<Re
 }
 
 async fn answer(store: &dyn Store, request: &Request) -> Result<Response<Body>, ApiError> {
-    let params = ROUTE.check(request)?;
-    let activity = domain::show_activity(store, &params["uuid"]).await?;
+    let call = ROUTE.check(request)?;
+    let activity = domain::show_activity(store, &call.params["activity_uuid"]).await?;
     Ok(api::json(StatusCode::OK, &activity))
 }

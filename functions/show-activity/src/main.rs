@@ -1,4 +1,4 @@
-//! `show-activity`: GET /api/activities/{uuid}.
+//! `show-activity`: GET /api/activities/{activity_uuid}.
 
 mod handler;
 

@@ -9,7 +9,7 @@ use lambda_http::{http::StatusCode, Body, Request, Response};
 use time::OffsetDateTime;
 
 /// The route this function serves.
-const ROUTE: Route = Route::get("/api/activities/@{handle}");
+const ROUTE: &Route = &api::routes::USER_ACTIVITIES;
 
 /// Answers one user's posts as of now.
 pub async fn user_activities(store: Arc<dyn Store>, request: Request) -> Result<Response<Body>, Infallible> {
@@ -17,7 +17,8 @@ pub async fn user_activities(store: Arc<dyn Store>, request: Request) -> Result<
 }
 
 async fn answer(store: &dyn Store, request: &Request) -> Result<Response<Body>, ApiError> {
-    let params = ROUTE.check(request)?;
-    let activities = domain::user_activities(store, &params["handle"], OffsetDateTime::now_utc()).await?;
+    let call = ROUTE.check(request)?;
+    let activities =
+        domain::user_activities(store, &call.params["handle"], OffsetDateTime::now_utc()).await?;
     Ok(api::json(StatusCode::OK, &activities))
 }

@@ -1,4 +1,4 @@
-//! `user-activities`: GET /api/activities/@{handle}.
+//! `user-activities`: GET /api/users/{handle}/activities.
 
 mod handler;
 

@@ -4,14 +4,15 @@ use std::fmt;
 
 use lambda_http::{
     http::{
-        header::{ALLOW, CONTENT_TYPE},
-        Method, StatusCode,
+        header::{ACCESS_CONTROL_ALLOW_ORIGIN, ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE},
+        HeaderValue, Method, StatusCode,
     },
     Body, Response,
 };
 use serde::Serialize;
 
 use crate::request::MAX_BODY_BYTES;
+use crate::settings::Settings;
 
 /// A JSON response with `status`.
 pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
@@ -24,9 +25,21 @@ pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
 }
 
 /// The response for a handler's result: the response itself, or the error's
-/// ([`ApiError::into_response`], which logs the rejection).
+/// ([`ApiError::into_response`], which logs the rejection), with the CORS header.
+///
+/// Every answer of every function goes through here (or [`respond_with`]), so every
+/// answer, errors included, carries `Access-Control-Allow-Origin`: the process's
+/// [`Settings::allowed_origin`].
 pub fn respond(result: Result<Response<Body>, ApiError>) -> Response<Body> {
-    result.unwrap_or_else(ApiError::into_response)
+    respond_with(result, Settings::global())
+}
+
+/// [`respond`] under `settings`.
+pub fn respond_with(result: Result<Response<Body>, ApiError>, settings: &Settings) -> Response<Body> {
+    let mut response = result.unwrap_or_else(ApiError::into_response);
+    let origin = HeaderValue::from_str(&settings.allowed_origin).unwrap_or(HeaderValue::from_static("*"));
+    response.headers_mut().insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    response
 }
 
 /// An error answered as `{"error": code, "message": …}`: a client error (4xx), or a
@@ -41,6 +54,8 @@ pub struct ApiError {
     pub message: String,
     /// The method the path allows, sent as the `Allow` header (405 only).
     pub allow: Option<Method>,
+    /// The `WWW-Authenticate` challenge (401 only).
+    pub www_authenticate: Option<&'static str>,
 }
 
 impl ApiError {
@@ -51,7 +66,37 @@ impl ApiError {
             code,
             message,
             allow: None,
+            www_authenticate: None,
         }
+    }
+
+    /// 404 `route_moved`: `method` `path` is an old form of the path `to`.
+    pub fn route_moved(method: &Method, path: &str, to: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "route_moved",
+            format!("{method} {path} moved to {method} {to}"),
+        )
+    }
+
+    /// 401 `unauthorized`: nobody is signed in, on a route for signed-in callers.
+    pub fn unauthorized() -> ApiError {
+        ApiError::unauthorized_because(
+            "sign in: this route needs a Cognito ID token in the Authorization header",
+        )
+    }
+
+    /// 401 `unauthorized`, saying why.
+    pub fn unauthorized_because(message: &str) -> ApiError {
+        ApiError {
+            www_authenticate: Some("Bearer"),
+            ..ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message.to_owned())
+        }
+    }
+
+    /// 403 `caller_handle_invalid`: signed in, but the token names no usable handle.
+    pub fn caller_handle_invalid(message: String) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "caller_handle_invalid", message)
     }
 
     /// 404 `not_found`: no route for this method and path.
@@ -125,6 +170,11 @@ impl ApiError {
             let value = allow.as_str().parse().expect("a method is a valid header value");
             response.headers_mut().insert(ALLOW, value);
         }
+        if let Some(challenge) = self.www_authenticate {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
         response
     }
 }
@@ -193,6 +243,27 @@ mod tests {
             body(&response),
             json!({"error": "ttl_blank", "message": "ttl is blank"})
         );
+    }
+
+    #[test]
+    fn every_answer_names_the_allowed_origin() {
+        let any = Settings::from_lookup(|_| None);
+        let one = Settings::from_lookup(|name| {
+            (name == "CRUDDUR_ALLOWED_ORIGIN").then(|| "https://cruddur.example.com".to_owned())
+        });
+        let ok = respond_with(Ok(json(StatusCode::OK, &[1])), &any);
+        assert_eq!(ok.headers()[ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        for error in [
+            ApiError::unauthorized(),
+            ApiError::not_found(&Method::GET, "/x"),
+            ApiError::from(domain::Error::DatabaseUnavailable),
+        ] {
+            let response = respond_with(Err(error), &one);
+            assert_eq!(
+                response.headers()[ACCESS_CONTROL_ALLOW_ORIGIN],
+                "https://cruddur.example.com"
+            );
+        }
     }
 
     #[test]

@@ -23,11 +23,12 @@ pub struct CreateActivity {
     pub ttl: Option<String>,
 }
 
-/// Creates and stores `user_handle`'s new activity at `now`, expiring at `now + ttl`.
+/// Creates and stores the signed-in caller `user_handle`'s new activity at `now`, expiring
+/// at `now + ttl`.
 ///
 /// Checks, in order: the message (`message_blank`, `message_exceed_max_chars`), the ttl
-/// (`ttl_blank`, `ttl_invalid`), all 422, then that the author exists (`user_not_found`,
-/// 404). The activity gets a fresh id. A failing store answers `database_unavailable`
+/// (`ttl_blank`, `ttl_invalid`), all 422, then that the author is a user
+/// (`user_not_registered`, 403). The activity gets a fresh id. A failing store answers `database_unavailable`
 /// (503) or `database_error` (500).
 ///
 /// Traced as a span `new-activity` (Honeycomb: `create-activity-new-activity`) with
@@ -73,7 +74,7 @@ async fn create(
 ) -> Result<Activity> {
     let message = validate::message(input.message, ACTIVITY_MAX_CHARS)?;
     let ttl = Ttl::parse(input.ttl.as_deref().unwrap_or_default())?;
-    let user = read::user(store, user_handle).await?;
+    let user = read::caller(store, user_handle).await?;
     let activity = NewActivity {
         uuid: Uuid::new_v4(),
         user_uuid: user.uuid,
@@ -208,9 +209,9 @@ mod tests {
     }
 
     #[test]
-    fn unknown_author_is_user_not_found() {
+    fn unknown_author_is_not_registered() {
         let nobody = Handle::parse("nobody").unwrap();
         let error = create_activity(input("hi", "1-day"), &nobody, NOW).unwrap_err();
-        assert_eq!((error.code(), error.status()), ("user_not_found", 404));
+        assert_eq!((error.code(), error.status()), ("user_not_registered", 403));
     }
 }

@@ -22,12 +22,13 @@ pub struct CreateMessage {
     pub user_receiver_handle: Option<String>,
 }
 
-/// Sends (stores) `user_sender_handle`'s message at `now`, in the conversation of sender
-/// and receiver (made on the first message).
+/// Sends (stores) the signed-in caller `user_sender_handle`'s message at `now`, in the
+/// conversation of sender and receiver (made on the first message).
 ///
 /// Checks, in order: the message (`message_blank`, `message_exceed_max_chars`), the
 /// receiver (`user_receiver_handle_blank`, `user_receiver_handle_invalid`), all 422, then
-/// that sender and receiver exist (`user_not_found`, 404). The message gets a fresh id. A
+/// that the sender is a user (`user_not_registered`, 403) and that the receiver exists
+/// (`user_not_found`, 404). The message gets a fresh id. A
 /// failing store answers `database_unavailable` (503) or `database_error` (500).
 ///
 /// Traced as a span `new-message` (Honeycomb: `create-message-new-message`) with
@@ -78,7 +79,7 @@ async fn create(
         .filter(|h| !is_blank(h))
         .ok_or(Error::UserReceiverHandleBlank)?;
     let receiver = Handle::parse(&receiver).map_err(|_| Error::UserReceiverHandleInvalid(receiver))?;
-    let sender = read::user(store, user_sender_handle).await?;
+    let sender = read::caller(store, user_sender_handle).await?;
     let receiver = read::user(store, &receiver).await?;
     let message = NewMessage {
         uuid: Uuid::new_v4(),
@@ -200,12 +201,13 @@ mod tests {
     }
 
     #[test]
-    fn unknown_users_are_user_not_found() {
+    fn an_unknown_receiver_is_not_found_and_an_unknown_sender_not_registered() {
         let error = create_message(input("hi", "@nobody"), &andrew(), NOW).unwrap_err();
         assert_eq!(error, Error::UserNotFound("nobody".into()));
         assert_eq!(error.status(), 404);
         let stranger = Handle::parse("stranger").unwrap();
         let error = create_message(input("hi", "worf"), &stranger, NOW).unwrap_err();
-        assert_eq!(error, Error::UserNotFound("stranger".into()));
+        assert_eq!(error, Error::UserNotRegistered("stranger".into()));
+        assert_eq!(error.status(), 403);
     }
 }

@@ -1,4 +1,4 @@
-//! Replying to an activity (`POST /api/activities/{uuid}/reply`).
+//! Replying to an activity (`POST /api/activities/{activity_uuid}/reply`).
 
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -10,7 +10,7 @@ use crate::store::{NewActivity, Store};
 use crate::validate::{self, REPLY_MAX_CHARS};
 use crate::{Error, Handle, Reply, Result};
 
-/// The body of `POST /api/activities/{uuid}/reply`.
+/// The body of `POST /api/activities/{activity_uuid}/reply`.
 ///
 /// The field is optional in the JSON so that a missing one is reported as
 /// `message_blank` rather than as a deserialization error.
@@ -20,12 +20,12 @@ pub struct CreateReply {
     pub message: Option<String>,
 }
 
-/// Creates and stores `user_handle`'s reply, at `now`, to the activity (post or reply)
-/// `activity_uuid`.
+/// Creates and stores the signed-in caller `user_handle`'s reply, at `now`, to the activity
+/// (post or reply) `activity_uuid`.
 ///
 /// Checks, in order: the path's id (`uuid_invalid`), the message (`message_blank`,
-/// `message_exceed_max_chars`), all 422, then that the author (`user_not_found`) and the
-/// activity (`activity_not_found`) exist, 404. The reply gets a fresh id and expires with
+/// `message_exceed_max_chars`), all 422, then that the author is a user
+/// (`user_not_registered`, 403) and that the activity exists (`activity_not_found`, 404). The reply gets a fresh id and expires with
 /// the activity it replies to. A failing store answers `database_unavailable` (503) or
 /// `database_error` (500).
 ///
@@ -79,7 +79,7 @@ async fn create(
 ) -> Result<Reply> {
     let activity_uuid = validate::activity_uuid(activity_uuid)?;
     let message = validate::message(input.message, REPLY_MAX_CHARS)?;
-    let user = read::user(store, user_handle).await?;
+    let user = read::caller(store, user_handle).await?;
     let parent = store
         .activity(activity_uuid)
         .await?
@@ -172,7 +172,7 @@ mod tests {
             &store,
             &reply.activity.uuid.to_string(),
             input("Tailor."),
-            &Handle::demo_user(),
+            &Handle::parse("andrewbrown").unwrap(),
             NOW,
         ))
         .unwrap();
@@ -229,6 +229,6 @@ mod tests {
         assert_eq!((error.code(), error.status()), ("activity_not_found", 404));
         let nobody = Handle::parse("nobody").unwrap();
         let error = create_reply(GAREK_POST, input("hi"), &nobody, NOW).unwrap_err();
-        assert_eq!((error.code(), error.status()), ("user_not_found", 404));
+        assert_eq!((error.code(), error.status()), ("user_not_registered", 403));
     }
 }

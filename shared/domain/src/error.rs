@@ -1,7 +1,8 @@
 //! The errors Cruddur's services answer with, each with a stable machine code.
 //!
 //! Most variants are a validation error (the request is well-formed JSON but its values
-//! are wrong: HTTP 422) or a missing resource (HTTP 404); the last two are the store
+//! are wrong: HTTP 422) or a missing resource (HTTP 404); a signed-in caller the store
+//! does not know is refused (HTTP 403); the last two are the store
 //! failing (HTTP 503 when the database is unavailable, 500 when it answers with an
 //! error). The code ([`Error::code`]) is the string the Cruddur backend puts in its
 //! `errors` list, so front ends can match on it; the `Display` text is for people and
@@ -61,6 +62,10 @@ pub enum Error {
     /// No user has this handle (`user_not_found`).
     #[error("user @{0} not found")]
     UserNotFound(String),
+    /// The signed-in caller's handle names no user of the store (`user_not_registered`):
+    /// they signed in, but have no Cruddur account to act as.
+    #[error("you are signed in as @{0}, but no Cruddur user has that handle: ask for an account")]
+    UserNotRegistered(String),
     /// The database cannot be reached or used now; retrying later may work (`database_unavailable`).
     #[error("the database is unavailable: try again later")]
     DatabaseUnavailable,
@@ -86,6 +91,8 @@ pub enum ErrorKind {
     Validation,
     /// What the request names does not exist: 404 Not Found.
     NotFound,
+    /// The caller may not act: 403 Forbidden.
+    Forbidden,
     /// The store is unavailable: 503 Service Unavailable.
     Unavailable,
     /// The store failed: 500 Internal Server Error.
@@ -108,6 +115,7 @@ impl Error {
             Error::UserReceiverHandleInvalid(_) => "user_receiver_handle_invalid",
             Error::ActivityNotFound(_) => "activity_not_found",
             Error::UserNotFound(_) => "user_not_found",
+            Error::UserNotRegistered(_) => "user_not_registered",
             Error::DatabaseUnavailable => "database_unavailable",
             Error::DatabaseError => "database_error",
         }
@@ -117,6 +125,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::ActivityNotFound(_) | Error::UserNotFound(_) => ErrorKind::NotFound,
+            Error::UserNotRegistered(_) => ErrorKind::Forbidden,
             Error::DatabaseUnavailable => ErrorKind::Unavailable,
             Error::DatabaseError => ErrorKind::Internal,
             Error::MessageBlank
@@ -133,11 +142,13 @@ impl Error {
     }
 
     /// The HTTP status to answer with: 422 for validation errors, 404 for missing resources,
-    /// 503 for an unavailable store and 500 for a failed one.
+    /// 403 for a caller the store does not know, 503 for an unavailable store and 500 for a
+    /// failed one.
     pub fn status(&self) -> u16 {
         match self.kind() {
             ErrorKind::Validation => 422,
             ErrorKind::NotFound => 404,
+            ErrorKind::Forbidden => 403,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
         }
@@ -165,6 +176,7 @@ mod tests {
             Error::UserReceiverHandleInvalid("a-b".into()),
             Error::ActivityNotFound(Uuid::nil()),
             Error::UserNotFound("nobody".into()),
+            Error::UserNotRegistered("nobody".into()),
             Error::DatabaseUnavailable,
             Error::DatabaseError,
         ]
@@ -188,6 +200,7 @@ mod tests {
                 "user_receiver_handle_invalid",
                 "activity_not_found",
                 "user_not_found",
+                "user_not_registered",
                 "database_unavailable",
                 "database_error",
             ]
@@ -200,6 +213,7 @@ mod tests {
             let expected = match error.code() {
                 "database_unavailable" => 503,
                 "database_error" => 500,
+                "user_not_registered" => 403,
                 code if code.ends_with("_not_found") => 404,
                 _ => 422,
             };

@@ -8,9 +8,6 @@ use crate::{Error, Result};
 /// The longest handle, in characters.
 pub const HANDLE_MAX_CHARS: usize = 32;
 
-/// The handle the services act as until sign-in exists (the Cruddur backend hard-codes it too).
-pub const DEMO_USER_HANDLE: &str = "andrewbrown";
-
 /// A valid user handle, stored without its `@`: 1-32 characters of `[A-Za-z0-9_]`.
 ///
 /// Handles keep the case they were given; lookups compare them ASCII case-insensitively
@@ -36,11 +33,6 @@ impl Handle {
         } else {
             Err(Error::HandleInvalid(input.to_owned()))
         }
-    }
-
-    /// The signed-in user until sign-in exists: [`DEMO_USER_HANDLE`].
-    pub fn demo_user() -> Handle {
-        Handle(DEMO_USER_HANDLE.to_owned())
     }
 
     /// The handle without its `@`.
@@ -125,11 +117,6 @@ mod tests {
             assert_eq!(error, Error::HandleInvalid(input.to_owned()), "{input:?}");
             assert_eq!(error.code(), "handle_invalid");
         }
-    }
-
-    #[test]
-    fn demo_user_is_a_valid_handle() {
-        assert_eq!(Handle::parse(DEMO_USER_HANDLE), Ok(Handle::demo_user()));
     }
 
     #[test]

@@ -6,12 +6,27 @@ use tracing::{field::Empty, Instrument};
 use crate::read::{self, data_span};
 use crate::{Activity, Handle, Result, Store};
 
-/// Returns `viewer`'s home feed as of `now`: their unexpired posts and those of the users
-/// they follow, newest first, each with its replies. With the seed data and the demo
-/// user, the seed app's three activities.
+/// Whose home feed to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer<'a> {
+    /// The signed-in caller: their own timeline.
+    Caller(&'a Handle),
+    /// Nobody signed in: the front page, which is the timeline of the account `front_page`
+    /// (a deployment chooses it; the seed app's home feed is Andrew Brown's).
+    Anonymous {
+        /// The account whose timeline is the front page.
+        front_page: &'a Handle,
+    },
+}
+
+/// Returns the home feed `viewer` sees as of `now`: an account's unexpired posts and those
+/// of the users it follows, newest first, each with its replies. With the seed data and
+/// the front page `andrewbrown`, the seed app's three activities.
 ///
-/// Fails with `user_not_found` (404) when no user has the viewer's handle, and with
-/// `database_unavailable` (503) or `database_error` (500) when the store fails.
+/// A signed-in caller sees their own timeline, and is refused with `user_not_registered`
+/// (403) when no user has their handle. Anonymous visitors see the front page, empty when
+/// no user has its handle. A failing store answers `database_unavailable` (503) or
+/// `database_error` (500).
 ///
 /// The work is traced as the seed traced it: an X-Ray subsegment `mock-data` (the span's
 /// name; `db-data` when a database answers) that Honeycomb shows as
@@ -19,7 +34,7 @@ use crate::{Activity, Handle, Result, Store};
 /// `app.result_length` (or `app.error_code`).
 pub async fn home_activities(
     store: &dyn Store,
-    viewer: &Handle,
+    viewer: Viewer<'_>,
     now: OffsetDateTime,
 ) -> Result<Vec<Activity>> {
     let span = data_span!(
@@ -34,9 +49,15 @@ pub async fn home_activities(
     result
 }
 
-async fn feed(store: &dyn Store, viewer: &Handle, now: OffsetDateTime) -> Result<Vec<Activity>> {
-    let viewer = read::user(store, viewer).await?;
-    let posts = store.home_feed(viewer.uuid, now).await?;
+async fn feed(store: &dyn Store, viewer: Viewer<'_>, now: OffsetDateTime) -> Result<Vec<Activity>> {
+    let account = match viewer {
+        Viewer::Caller(handle) => read::caller(store, handle).await?,
+        Viewer::Anonymous { front_page } => match store.user(front_page.as_str()).await? {
+            Some(user) => user,
+            None => return Ok(Vec::new()),
+        },
+    };
+    let posts = store.home_feed(account.uuid, now).await?;
     read::with_replies(store, posts).await
 }
 
@@ -45,10 +66,17 @@ mod tests {
     use super::*;
     use crate::{block_on, MemoryStore};
 
+    fn andrew() -> Handle {
+        Handle::parse("andrewbrown").unwrap()
+    }
+
     fn home(now: OffsetDateTime) -> Vec<Activity> {
+        let front_page = andrew();
         block_on(home_activities(
             &MemoryStore::seeded(now),
-            &Handle::demo_user(),
+            Viewer::Anonymous {
+                front_page: &front_page,
+            },
             now,
         ))
         .unwrap()
@@ -72,11 +100,38 @@ mod tests {
     }
 
     #[test]
-    fn unknown_viewer_is_user_not_found() {
+    fn a_caller_sees_their_own_timeline() {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let store = MemoryStore::seeded(now);
+        let worf = Handle::parse("worf").unwrap();
+        let feed = block_on(home_activities(&store, Viewer::Caller(&worf), now)).unwrap();
+        let messages: Vec<_> = feed.iter().map(|a| a.message.as_str()).collect();
+        assert_eq!(messages, ["I am out of prune juice"]);
+        let feed = block_on(home_activities(&store, Viewer::Caller(&andrew()), now)).unwrap();
+        assert_eq!(feed, home(now));
+    }
+
+    #[test]
+    fn an_unknown_caller_is_not_registered() {
         let now = OffsetDateTime::UNIX_EPOCH;
         let nobody = Handle::parse("nobody").unwrap();
-        let error = block_on(home_activities(&MemoryStore::seeded(now), &nobody, now)).unwrap_err();
-        assert_eq!((error.code(), error.status()), ("user_not_found", 404));
+        let error = block_on(home_activities(
+            &MemoryStore::seeded(now),
+            Viewer::Caller(&nobody),
+            now,
+        ))
+        .unwrap_err();
+        assert_eq!((error.code(), error.status()), ("user_not_registered", 403));
+    }
+
+    #[test]
+    fn a_front_page_nobody_has_is_empty() {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let nobody = Handle::parse("nobody").unwrap();
+        let viewer = Viewer::Anonymous { front_page: &nobody };
+        assert!(block_on(home_activities(&MemoryStore::seeded(now), viewer, now))
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! telemetry goes. Services describe their work with plain `tracing` spans and fields;
 //! the telemetry crate turns those into X-Ray subsegments, OTLP spans and log lines.
 //!
-//! Every service is one async function in its own module. Services read and write
+//! Every service is one async function in its own module. Services that act for the
+//! signed-in caller (the writes, and the caller's own notifications, conversations and
+//! home timeline) take the caller's handle; the edge decides who that is, and a handle no
+//! user has is refused with `user_not_registered` (403). Services read and write
 //! through a [`Store`] they are given (`&dyn Store`): [`MemoryStore`] holds the seed's
 //! mock data in memory, and the `store` crate adds PostgreSQL. Services that depend on
 //! the clock take `now`, so callers (and tests) decide the time. Each one traces its work
@@ -16,8 +19,8 @@
 //!
 //! Services that can refuse a request return [`Result`]. An [`Error`] has a stable
 //! machine code ([`Error::code`], e.g. `message_blank`) and an HTTP status
-//! ([`Error::status`]: 422 for validation errors, 404 for missing resources, 503 when the
-//! store is unavailable); the caller turns those into a response. Request bodies
+//! ([`Error::status`]: 422 for validation errors, 404 for missing resources, 403 for a
+//! signed-in caller the store does not know, 503 when the store is unavailable); the caller turns those into a response. Request bodies
 //! deserialize into input structs whose fields are all `Option`, so a missing field
 //! becomes its validation code; a body that is not JSON at all is the caller's to answer.
 //!
@@ -29,7 +32,8 @@
 //! let now = OffsetDateTime::now_utc();
 //! let store = MemoryStore::seeded(now);
 //! let body: CreateActivity = serde_json::from_str(r#"{"message": "Cloud is fun!"}"#).unwrap();
-//! let error = create_activity(&store, body, &Handle::demo_user(), now).await.unwrap_err();
+//! let caller = Handle::parse("andrewbrown").unwrap(); // the signed-in caller's handle
+//! let error = create_activity(&store, body, &caller, now).await.unwrap_err();
 //! assert_eq!((error.status(), error.code()), (422, "ttl_blank"));
 //! # });
 //! ```
@@ -52,13 +56,13 @@
 //! Services, one per route:
 //! - [`home_activities`](mod@home_activities): `GET /api/activities/home`.
 //! - [`notifications_activities`](mod@notifications_activities): `GET /api/activities/notifications`.
-//! - [`user_activities`](mod@user_activities): `GET /api/activities/@{handle}`.
+//! - [`user_activities`](mod@user_activities): `GET /api/users/{handle}/activities`.
 //! - [`search_activities`](mod@search_activities): `GET /api/activities/search?term=`.
 //! - [`create_activity`](mod@create_activity): `POST /api/activities`.
-//! - [`show_activity`](mod@show_activity): `GET /api/activities/{uuid}`.
-//! - [`create_reply`](mod@create_reply): `POST /api/activities/{uuid}/reply`.
+//! - [`show_activity`](mod@show_activity): `GET /api/activities/{activity_uuid}`.
+//! - [`create_reply`](mod@create_reply): `POST /api/activities/{activity_uuid}/reply`.
 //! - [`message_groups`](mod@message_groups): `GET /api/message_groups`.
-//! - [`messages`](mod@messages): `GET /api/messages/@{handle}`.
+//! - [`messages`](mod@messages): `GET /api/messages/{handle}`.
 //! - [`create_message`](mod@create_message): `POST /api/messages`.
 //! - [`health_check`](mod@health_check): `GET /api/health-check`.
 //!
@@ -96,7 +100,7 @@ mod validate;
 
 pub use activity::{Activity, Reply};
 pub use error::{Error, ErrorKind, Result};
-pub use handle::{Handle, DEMO_USER_HANDLE, HANDLE_MAX_CHARS};
+pub use handle::{Handle, HANDLE_MAX_CHARS};
 pub use memory::MemoryStore;
 pub use message::{Message, MessageGroup};
 pub use store::{Store, StoreError, User};
@@ -107,7 +111,7 @@ pub use create_activity::{create_activity, CreateActivity};
 pub use create_message::{create_message, CreateMessage};
 pub use create_reply::{create_reply, CreateReply};
 pub use health_check::{health_check, HealthCheck};
-pub use home_activities::home_activities;
+pub use home_activities::{home_activities, Viewer};
 pub use message_groups::message_groups;
 pub use messages::messages;
 pub use notifications_activities::notifications_activities;

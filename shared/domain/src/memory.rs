@@ -2,7 +2,10 @@
 //!
 //! It is the default when no database is configured (local runs, tests, the benchmark):
 //! what a function writes lives until its process ends. It answers as the PostgreSQL
-//! store does, query for query, and emits no spans (it does no I/O).
+//! store does, query for query (with the same list limits), and emits no spans (it does
+//! no I/O). It cannot grow without bound: it keeps at most [`MEMORY_CAPACITY`] activities
+//! and as many messages, forgetting the oldest stored first (the users, and so the
+//! conversations between them, are the seed's and do not grow).
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -11,7 +14,14 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::seed::{self, Follow, Notification, Seed, SeedActivity, SeedMessageGroup};
-use crate::store::{NewActivity, NewMessage, Store, StoreError, StoreResult, User, FEED_LIMIT};
+use crate::store::{
+    NewActivity, NewMessage, Store, StoreError, StoreResult, User, FEED_LIMIT, MESSAGES_LIMIT,
+    MESSAGE_GROUPS_LIMIT, REPLIES_LIMIT,
+};
+
+/// The most activities, and the most messages, a [`MemoryStore`] keeps: past it, each new
+/// one makes it forget the oldest stored (with messages at most 1024 characters, a few MB).
+pub const MEMORY_CAPACITY: usize = 1_000;
 use crate::{Activity, Message, MessageGroup, Reply};
 
 /// A [`Store`] in memory, behind a mutex held for no longer than one method.
@@ -219,12 +229,15 @@ impl Store for MemoryStore {
 
     async fn replies(&self, activities: &[Uuid]) -> StoreResult<Vec<Reply>> {
         let data = self.data();
+        let mut listed: Vec<(Uuid, usize)> = activities.iter().map(|uuid| (*uuid, 0)).collect();
         Ok(data
             .activities
             .iter()
             .filter_map(|a| {
                 let parent = a.activity.reply_to_activity_uuid?;
-                activities.contains(&parent).then(|| Reply {
+                let (_, count) = listed.iter_mut().find(|(uuid, _)| *uuid == parent)?;
+                *count += 1;
+                (*count <= REPLIES_LIMIT).then(|| Reply {
                     activity: data.show(a),
                     reply_to_activity_uuid: parent,
                 })
@@ -246,6 +259,9 @@ impl Store for MemoryStore {
         }
         if exists(activity.uuid) {
             return Err(StoreError::Query("an activity with this id exists".into()));
+        }
+        if data.activities.len() >= MEMORY_CAPACITY {
+            data.activities.remove(0);
         }
         data.activities.push(SeedActivity {
             activity: activity.clone(),
@@ -275,6 +291,7 @@ impl Store for MemoryStore {
             })
             .collect();
         groups.sort_by_key(|group| std::cmp::Reverse(group.created_at));
+        groups.truncate(MESSAGE_GROUPS_LIMIT);
         Ok(groups)
     }
 
@@ -295,7 +312,8 @@ impl Store for MemoryStore {
             .map(|(_, m)| m)
             .collect();
         messages.sort_by_key(|m| m.created_at);
-        Ok(messages.into_iter().map(|m| data.message(m)).collect())
+        let latest = messages.len().saturating_sub(MESSAGES_LIMIT);
+        Ok(messages[latest..].iter().map(|m| data.message(m)).collect())
     }
 
     async fn insert_message(&self, message: &NewMessage) -> StoreResult<Message> {
@@ -307,6 +325,9 @@ impl Store for MemoryStore {
             return Err(StoreError::Query("a message with this id exists".into()));
         }
         let group = data.group_of(message.sender_uuid, message.receiver_uuid);
+        if data.messages.len() >= MEMORY_CAPACITY {
+            data.messages.remove(0);
+        }
         data.messages.push((group, message.clone()));
         Ok(data.message(message))
     }
@@ -425,5 +446,89 @@ mod tests {
         let user = block_on(store.user("AndrewBrown")).unwrap().unwrap();
         assert_eq!(user.uuid, ANDREW);
         assert!(block_on(store.user("nobody")).unwrap().is_none());
+    }
+
+    fn post(n: usize) -> NewActivity {
+        NewActivity {
+            uuid: Uuid::new_v4(),
+            user_uuid: ANDREW,
+            message: format!("post {n}"),
+            created_at: NOW,
+            expires_at: NOW + Duration::hours(1),
+            reply_to_activity_uuid: None,
+        }
+    }
+
+    fn message(n: usize, to: Uuid) -> NewMessage {
+        NewMessage {
+            uuid: Uuid::new_v4(),
+            sender_uuid: ANDREW,
+            receiver_uuid: to,
+            message: format!("message {n}"),
+            created_at: NOW + Duration::seconds(n as i64),
+        }
+    }
+
+    #[test]
+    fn lists_are_bounded_as_in_postgres() {
+        let store = MemoryStore::seeded(NOW);
+        for n in 0..FEED_LIMIT + 5 {
+            block_on(store.insert_activity(&post(n))).unwrap();
+        }
+        let home = block_on(store.home_feed(ANDREW, NOW)).unwrap();
+        assert_eq!(home.len(), FEED_LIMIT);
+        assert_eq!(home[0].message, format!("post {}", FEED_LIMIT + 4));
+
+        for n in 0..REPLIES_LIMIT + 3 {
+            let reply = NewActivity {
+                reply_to_activity_uuid: Some(GAREK_POST),
+                ..post(n)
+            };
+            block_on(store.insert_activity(&reply)).unwrap();
+        }
+        let replies = block_on(store.replies(&[GAREK_POST, ANDREW_POST])).unwrap();
+        let to_garek: Vec<_> = replies
+            .iter()
+            .filter(|r| r.reply_to_activity_uuid == GAREK_POST)
+            .collect();
+        assert_eq!(to_garek.len(), REPLIES_LIMIT);
+        assert_eq!(to_garek[0].activity.message, "post 0", "the first replies");
+        assert_eq!(
+            replies.len(),
+            REPLIES_LIMIT + 1,
+            "Andrew's post keeps its one reply"
+        );
+        let shown = block_on(store.activity(GAREK_POST)).unwrap().unwrap();
+        assert_eq!(shown.replies_count as usize, REPLIES_LIMIT + 3, "counted all");
+
+        for n in 0..MESSAGES_LIMIT + 2 {
+            block_on(store.insert_message(&message(n, GAREK))).unwrap();
+        }
+        let conversation = block_on(store.messages(GAREK, ANDREW)).unwrap();
+        assert_eq!(conversation.len(), MESSAGES_LIMIT);
+        assert_eq!(conversation[0].message, "message 2", "the latest, oldest first");
+        assert_eq!(
+            conversation.last().unwrap().message,
+            format!("message {}", MESSAGES_LIMIT + 1)
+        );
+        assert!(block_on(store.message_groups(ANDREW)).unwrap().len() <= MESSAGE_GROUPS_LIMIT);
+    }
+
+    #[test]
+    fn memory_is_bounded_forgetting_the_oldest() {
+        let store = MemoryStore::seeded(NOW);
+        for n in 0..MEMORY_CAPACITY + 10 {
+            block_on(store.insert_activity(&post(n))).unwrap();
+            block_on(store.insert_message(&message(n, WORF))).unwrap();
+        }
+        let data = store.data();
+        assert_eq!(data.activities.len(), MEMORY_CAPACITY);
+        assert_eq!(data.messages.len(), MEMORY_CAPACITY);
+        assert_eq!(data.activities[0].activity.message, "post 10");
+        assert_eq!(data.messages[0].1.message, "message 10");
+        drop(data);
+        // Still answering, the newest first.
+        let home = block_on(store.home_feed(ANDREW, NOW)).unwrap();
+        assert_eq!(home[0].message, format!("post {}", MEMORY_CAPACITY + 9));
     }
 }

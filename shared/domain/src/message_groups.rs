@@ -5,11 +5,12 @@ use tracing::{field::Empty, Instrument};
 use crate::read::{self, data_span};
 use crate::{Handle, MessageGroup, Result, Store};
 
-/// Returns `viewer`'s conversations, each showing the other party and its latest message,
-/// latest first. With the seed data and the demo user, the Cruddur backend's mock
-/// conversations with Andrew Brown and Worf.
+/// Returns the signed-in `viewer`'s conversations, each showing the other party and its
+/// latest message, latest first, at most
+/// [`MESSAGE_GROUPS_LIMIT`](crate::store::MESSAGE_GROUPS_LIMIT). With the seed data,
+/// Andrew Brown's are the Cruddur backend's mock conversations with Andrew Brown and Worf.
 ///
-/// Fails with `user_not_found` (404) when no user has the viewer's handle, and with
+/// Fails with `user_not_registered` (403) when no user has the viewer's handle, and with
 /// `database_unavailable` (503) or `database_error` (500) when the store fails.
 ///
 /// Traced as a span `mock-data` (`db-data` with a database; Honeycomb:
@@ -28,7 +29,7 @@ pub async fn message_groups(store: &dyn Store, viewer: &Handle) -> Result<Vec<Me
 }
 
 async fn groups(store: &dyn Store, viewer: &Handle) -> Result<Vec<MessageGroup>> {
-    let viewer = read::user(store, viewer).await?;
+    let viewer = read::caller(store, viewer).await?;
     Ok(store.message_groups(viewer.uuid).await?)
 }
 
@@ -40,7 +41,8 @@ mod tests {
     use crate::{block_on, MemoryStore};
 
     fn groups(now: OffsetDateTime) -> Vec<MessageGroup> {
-        block_on(message_groups(&MemoryStore::seeded(now), &Handle::demo_user())).unwrap()
+        let andrew = Handle::parse("andrewbrown").unwrap();
+        block_on(message_groups(&MemoryStore::seeded(now), &andrew)).unwrap()
     }
 
     #[test]

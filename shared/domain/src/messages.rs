@@ -1,16 +1,18 @@
-//! One conversation (`GET /api/messages/@{handle}`).
+//! One conversation (`GET /api/messages/{handle}`).
 
 use tracing::{field::Empty, Instrument};
 
 use crate::read::{self, data_span};
 use crate::{Handle, Message, Result, Store};
 
-/// Returns `viewer`'s conversation with `handle`, oldest first.
+/// Returns the signed-in `viewer`'s conversation with `handle`: its latest
+/// [`MESSAGES_LIMIT`](crate::store::MESSAGES_LIMIT) messages, oldest first.
 ///
 /// `handle` is the path parameter, with or without its `@`; it is matched ignoring
-/// ASCII case. Fails with `handle_blank` or `handle_invalid` (422) when it is not a
-/// handle and `user_not_found` (404) when no user has it (or the viewer's); a known user
-/// with no conversation gets an empty list. A failing store answers
+/// ASCII case. Fails with `user_not_registered` (403) when no user has the viewer's
+/// handle, `handle_blank` or `handle_invalid` (422) when `handle` is not a handle and
+/// `user_not_found` (404) when no user has it; a known user with no conversation gets an
+/// empty list. A failing store answers
 /// `database_unavailable` (503) or `database_error` (500).
 ///
 /// Traced as a span `mock-data` (`db-data` with a database; Honeycomb:
@@ -30,9 +32,9 @@ pub async fn messages(store: &dyn Store, viewer: &Handle, handle: &str) -> Resul
 }
 
 async fn find(store: &dyn Store, viewer: &Handle, handle: &str) -> Result<Vec<Message>> {
+    let viewer = read::caller(store, viewer).await?;
     let handle = Handle::parse(handle)?;
     let other = read::user(store, &handle).await?;
-    let viewer = read::user(store, viewer).await?;
     Ok(store.messages(viewer.uuid, other.uuid).await?)
 }
 
@@ -46,7 +48,8 @@ mod tests {
     const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
 
     fn conversation(handle: &str) -> Result<Vec<Message>> {
-        block_on(messages(&MemoryStore::seeded(NOW), &Handle::demo_user(), handle))
+        let andrew = Handle::parse("andrewbrown").unwrap();
+        block_on(messages(&MemoryStore::seeded(NOW), &andrew, handle))
     }
 
     fn texts(handle: &str) -> Vec<String> {
@@ -77,5 +80,12 @@ mod tests {
         assert_eq!(conversation("@worf!").unwrap_err().code(), "handle_invalid");
         let error = conversation("@nobody").unwrap_err();
         assert_eq!((error.code(), error.status()), ("user_not_found", 404));
+    }
+
+    #[test]
+    fn an_unknown_viewer_is_not_registered() {
+        let nobody = Handle::parse("nobody").unwrap();
+        let error = block_on(messages(&MemoryStore::seeded(NOW), &nobody, "worf")).unwrap_err();
+        assert_eq!((error.code(), error.status()), ("user_not_registered", 403));
     }
 }

@@ -6,11 +6,11 @@ use tracing::{field::Empty, Instrument};
 use crate::read::{self, data_span};
 use crate::{Activity, Handle, Result, Store};
 
-/// Returns `viewer`'s notifications as of `now`: the unexpired posts that notify them,
-/// newest first, with their replies. With the seed data and the demo user, the Cruddur
-/// backend's mock activity by coco.
+/// Returns the signed-in `viewer`'s notifications as of `now`: the unexpired posts that
+/// notify them, newest first, with their replies. With the seed data, Andrew Brown's are
+/// the Cruddur backend's mock activity by coco.
 ///
-/// Fails with `user_not_found` (404) when no user has the viewer's handle, and with
+/// Fails with `user_not_registered` (403) when no user has the viewer's handle, and with
 /// `database_unavailable` (503) or `database_error` (500) when the store fails.
 ///
 /// Traced as a span `mock-data` (`db-data` with a database; Honeycomb:
@@ -34,7 +34,7 @@ pub async fn notifications_activities(
 }
 
 async fn feed(store: &dyn Store, viewer: &Handle, now: OffsetDateTime) -> Result<Vec<Activity>> {
-    let viewer = read::user(store, viewer).await?;
+    let viewer = read::caller(store, viewer).await?;
     let posts = store.notifications_feed(viewer.uuid, now).await?;
     read::with_replies(store, posts).await
 }
@@ -48,7 +48,8 @@ mod tests {
     fn coco_is_a_white_unicorn() {
         let now = OffsetDateTime::UNIX_EPOCH;
         let store = MemoryStore::seeded(now);
-        let feed = block_on(notifications_activities(&store, &Handle::demo_user(), now)).unwrap();
+        let andrew = Handle::parse("andrewbrown").unwrap();
+        let feed = block_on(notifications_activities(&store, &andrew, now)).unwrap();
         assert_eq!(feed.len(), 1);
         assert_eq!(feed[0].handle, "coco");
         assert_eq!(feed[0].message, "I am white unicorn");

@@ -21,7 +21,6 @@ macro_rules! data_span {
 }
 pub(crate) use data_span;
 
-/// The user with this handle, or [`Error::UserNotFound`].
 /// Records a list read's outcome on its span (`app.result_length`, or `app.error_code`)
 /// and logs the one event that names the service (`HomeActivities`, `Messages`, ...).
 pub(crate) fn record_list<T>(span: &tracing::Span, service: &str, result: &Result<Vec<T>>) {
@@ -37,6 +36,7 @@ pub(crate) fn record_list<T>(span: &tracing::Span, service: &str, result: &Resul
     });
 }
 
+/// The user with this handle, or [`Error::UserNotFound`].
 pub(crate) async fn user(store: &dyn Store, handle: &Handle) -> Result<User> {
     store
         .user(handle.as_str())
@@ -44,7 +44,17 @@ pub(crate) async fn user(store: &dyn Store, handle: &Handle) -> Result<User> {
         .ok_or_else(|| Error::UserNotFound(handle.to_string()))
 }
 
-/// `posts` with their direct replies, oldest first (one query for all of them).
+/// The signed-in caller as the store knows them, or [`Error::UserNotRegistered`] (403):
+/// their token names a handle no user has.
+pub(crate) async fn caller(store: &dyn Store, handle: &Handle) -> Result<User> {
+    store
+        .user(handle.as_str())
+        .await?
+        .ok_or_else(|| Error::UserNotRegistered(handle.to_string()))
+}
+
+/// `posts` with their direct replies, oldest first, at most
+/// [`REPLIES_LIMIT`](crate::store::REPLIES_LIMIT) each (one query for all of them).
 pub(crate) async fn with_replies(store: &dyn Store, mut posts: Vec<Activity>) -> Result<Vec<Activity>> {
     if posts.is_empty() {
         return Ok(posts);

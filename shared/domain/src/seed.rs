@@ -4,9 +4,9 @@
 //! seed` loads the same data into PostgreSQL, so both stores tell the same story. Times are
 //! relative to the `now` the caller passes.
 //!
-//! The signed-in (demo) user, andrewbrown, follows worf and garek, so their posts and his
-//! own make the home feed (the seed app's three activities, Worf's reply under Andrew's
-//! post); coco's post is in his notifications. Feeds list the newest stored first, so the
+//! andrewbrown (the seed app's signed-in user, and the default front page) follows worf
+//! and garek, so their posts and his own make his home feed (the seed app's three
+//! activities, Worf's reply under Andrew's post); coco's post is in his notifications. Feeds list the newest stored first, so the
 //! activities are stored in reverse feed order.
 
 use time::{Duration, OffsetDateTime};

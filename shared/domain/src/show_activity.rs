@@ -1,4 +1,4 @@
-//! One activity (`GET /api/activities/{uuid}`).
+//! One activity (`GET /api/activities/{activity_uuid}`).
 
 use tracing::{field::Empty, Instrument};
 

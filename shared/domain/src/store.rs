@@ -7,7 +7,8 @@
 //!
 //! Each method is one query. Lists of activities are top-level posts (replies come from
 //! [`Store::replies`]), newest stored first, at most [`FEED_LIMIT`]; replies and messages
-//! come oldest first.
+//! come oldest first. Every list is bounded, in the query itself: [`FEED_LIMIT`],
+//! [`REPLIES_LIMIT`], [`MESSAGE_GROUPS_LIMIT`], [`MESSAGES_LIMIT`].
 //! Handles are matched ignoring ASCII case.
 
 use std::fmt;
@@ -20,6 +21,15 @@ use crate::{Activity, Message, MessageGroup, Reply};
 
 /// The most posts a feed or a search lists.
 pub const FEED_LIMIT: usize = 100;
+
+/// The most replies listed under one activity: its first ones (`replies_count` counts all).
+pub const REPLIES_LIMIT: usize = 20;
+
+/// The most conversations the message groups list: the latest.
+pub const MESSAGE_GROUPS_LIMIT: usize = 100;
+
+/// The most messages a conversation lists: the latest (shown oldest first).
+pub const MESSAGES_LIMIT: usize = 100;
 
 /// Result of a [`Store`] method.
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
@@ -116,17 +126,19 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The activity (post or reply) with this id, without its replies.
     async fn activity(&self, uuid: Uuid) -> StoreResult<Option<Activity>>;
 
-    /// The direct replies to any of `activities`, oldest first, without their own replies.
+    /// The direct replies to any of `activities`, oldest first, without their own replies:
+    /// each activity's first [`REPLIES_LIMIT`].
     async fn replies(&self, activities: &[Uuid]) -> StoreResult<Vec<Reply>>;
 
     /// Stores a new post or reply and returns it as the feeds show it.
     async fn insert_activity(&self, activity: &NewActivity) -> StoreResult<Activity>;
 
     /// `viewer`'s conversations, each showing the other party and its latest message,
-    /// latest first.
+    /// latest first, at most [`MESSAGE_GROUPS_LIMIT`].
     async fn message_groups(&self, viewer: Uuid) -> StoreResult<Vec<MessageGroup>>;
 
-    /// The messages between `viewer` and `other`, oldest first (empty when they never wrote).
+    /// The latest [`MESSAGES_LIMIT`] messages between `viewer` and `other`, oldest first
+    /// (empty when they never wrote).
     async fn messages(&self, viewer: Uuid, other: Uuid) -> StoreResult<Vec<Message>>;
 
     /// Stores a new message (and its conversation, on the first one) and returns it.

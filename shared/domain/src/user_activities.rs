@@ -1,4 +1,4 @@
-//! One user's activities (`GET /api/activities/@{handle}`).
+//! One user's activities (`GET /api/users/{handle}/activities`).
 
 use time::OffsetDateTime;
 use tracing::{field::Empty, Instrument};

@@ -29,13 +29,19 @@ fn store() -> MemoryStore {
     MemoryStore::seeded(NOW)
 }
 
+/// The signed-in caller of the services that act for one.
 fn demo() -> Handle {
-    Handle::demo_user()
+    Handle::parse("andrewbrown").unwrap()
+}
+
+/// The anonymous home feed: the seed app's front page.
+fn front_page(handle: &Handle) -> Viewer<'_> {
+    Viewer::Anonymous { front_page: handle }
 }
 
 #[test]
 fn home_activities_as_the_seed_traced_it() {
-    let (_, recorded) = record(home_activities(&store(), &demo(), NOW));
+    let (_, recorded) = record(home_activities(&store(), front_page(&demo()), NOW));
     let span = recorded.span();
     assert_eq!(span.name, "mock-data");
     assert_eq!(span.field("otel.name"), "home-activities-mock-data");
@@ -100,7 +106,7 @@ fn search_activities() {
 
 #[test]
 fn create_activity_without_the_text() {
-    let andrew = Handle::demo_user();
+    let andrew = demo();
     let input = |message: &str, ttl: &str| CreateActivity {
         message: Some(message.into()),
         ttl: Some(ttl.into()),
@@ -211,7 +217,7 @@ fn messages() {
 
 #[test]
 fn create_message_without_the_text() {
-    let andrew = Handle::demo_user();
+    let andrew = demo();
     let input = |message: &str, receiver: &str| CreateMessage {
         message: Some(message.into()),
         user_receiver_handle: Some(receiver.into()),
@@ -245,7 +251,7 @@ fn create_message_without_the_text() {
 
 #[test]
 fn a_database_names_the_span_db_data_and_a_failure_its_error_code() {
-    let (result, recorded) = record(home_activities(&Down, &demo(), NOW));
+    let (result, recorded) = record(home_activities(&Down, Viewer::Caller(&demo()), NOW));
     assert_eq!(result.unwrap_err(), Error::DatabaseUnavailable);
     let span = recorded.span();
     assert_eq!(span.name, "db-data");

@@ -6,7 +6,9 @@
 //! ```no_run
 //! # async fn example() -> Result<(), store::ConfigError> {
 //! let store = store::from_env()?; // Arc<dyn domain::Store>
-//! let feed = domain::home_activities(&*store, &domain::Handle::demo_user(), time::OffsetDateTime::now_utc()).await;
+//! let andrew = domain::Handle::parse("andrewbrown").unwrap();
+//! let front_page = domain::Viewer::Anonymous { front_page: &andrew };
+//! let feed = domain::home_activities(&*store, front_page, time::OffsetDateTime::now_utc()).await;
 //! # Ok(())
 //! # }
 //! ```

@@ -24,8 +24,29 @@ macro_rules! query {
     };
 }
 
-/// The most posts a feed or search lists (the memory store's `FEED_LIMIT` too).
+/// The most posts a feed or search lists (the domain's `FEED_LIMIT`).
 macro_rules! feed_limit {
+    () => {
+        "100"
+    };
+}
+
+/// The most replies listed under one activity (the domain's `REPLIES_LIMIT`).
+macro_rules! replies_limit {
+    () => {
+        "20"
+    };
+}
+
+/// The most conversations listed (the domain's `MESSAGE_GROUPS_LIMIT`).
+macro_rules! message_groups_limit {
+    () => {
+        "100"
+    };
+}
+
+/// The most messages a conversation lists (the domain's `MESSAGES_LIMIT`).
+macro_rules! messages_limit {
     () => {
         "100"
     };
@@ -110,8 +131,8 @@ pub(crate) const SEARCH_POSTS: Query = query!(
 /// The activity `$1`.
 pub(crate) const ACTIVITY: Query = query!("SELECT", "activities", activity_select!(), " WHERE a.uuid = $1");
 
-/// The direct replies to any of the activities `$1` (an array), oldest first; the last
-/// column is the replied-to activity.
+/// The direct replies to any of the activities `$1` (an array), oldest first, each
+/// activity's first [`replies_limit`]; the last column is the replied-to activity.
 pub(crate) const REPLIES: Query = query!(
     "SELECT",
     "activities",
@@ -119,7 +140,11 @@ pub(crate) const REPLIES: Query = query!(
     activity_columns!(),
     ", a.reply_to_activity_uuid",
     activity_from!(),
-    " WHERE a.reply_to_activity_uuid = ANY($1) ORDER BY a.seq"
+    " WHERE a.seq IN (SELECT seq FROM (SELECT r.seq, row_number() OVER \
+     (PARTITION BY r.reply_to_activity_uuid ORDER BY r.seq) AS n \
+     FROM activities r WHERE r.reply_to_activity_uuid = ANY($1)) AS numbered WHERE n <= ",
+    replies_limit!(),
+    ") ORDER BY a.seq"
 );
 
 /// Stores an activity (`$6` is the replied-to one, or null) and reads it back as feeds show it.
@@ -145,19 +170,23 @@ pub(crate) const MESSAGE_GROUPS: Query = query!(
      JOIN LATERAL (SELECT message, created_at FROM messages \
      WHERE message_group_uuid = g.uuid ORDER BY created_at DESC, seq DESC LIMIT 1) m ON true \
      WHERE g.user_a_uuid = $1 OR g.user_b_uuid = $1 \
-     ORDER BY m.created_at DESC"
+     ORDER BY m.created_at DESC LIMIT ",
+    message_groups_limit!()
 );
 
-/// The messages between `$1` and `$2`, oldest first.
+/// The latest [`messages_limit`] messages between `$1` and `$2`, oldest first.
 pub(crate) const MESSAGES: Query = query!(
     "SELECT",
     "messages",
-    "SELECT m.uuid, u.display_name, u.handle, m.message, m.created_at \
+    "SELECT uuid, display_name, handle, message, created_at FROM (\
+     SELECT m.uuid, u.display_name, u.handle, m.message, m.created_at, m.seq \
      FROM messages m \
      JOIN message_groups g ON g.uuid = m.message_group_uuid \
      JOIN users u ON u.uuid = m.user_uuid \
      WHERE g.user_a_uuid = LEAST($1::uuid, $2::uuid) AND g.user_b_uuid = GREATEST($1::uuid, $2::uuid) \
-     ORDER BY m.created_at, m.seq"
+     ORDER BY m.created_at DESC, m.seq DESC LIMIT ",
+    messages_limit!(),
+    ") latest ORDER BY created_at, seq"
 );
 
 /// Stores message `$1` from `$2` to `$3` (text `$4`, sent at `$5`) in their conversation,
@@ -214,5 +243,36 @@ mod tests {
     fn feeds_hold_the_domains_limit() {
         assert_eq!(feed_limit!(), domain::store::FEED_LIMIT.to_string());
         assert!(HOME_FEED.sql.ends_with("ORDER BY a.seq DESC LIMIT 100"));
+    }
+
+    #[test]
+    fn every_list_holds_the_domains_limit() {
+        use domain::store::{MESSAGES_LIMIT, MESSAGE_GROUPS_LIMIT, REPLIES_LIMIT};
+        assert_eq!(replies_limit!(), REPLIES_LIMIT.to_string());
+        assert_eq!(message_groups_limit!(), MESSAGE_GROUPS_LIMIT.to_string());
+        assert_eq!(messages_limit!(), MESSAGES_LIMIT.to_string());
+        assert!(REPLIES.sql.contains("numbered WHERE n <= 20)"), "{}", REPLIES.sql);
+        assert!(
+            MESSAGE_GROUPS.sql.ends_with("LIMIT 100"),
+            "{}",
+            MESSAGE_GROUPS.sql
+        );
+        assert!(MESSAGES.sql.contains("LIMIT 100) latest"), "{}", MESSAGES.sql);
+        // Every list read is bounded (INSERTs read back one row; ACTIVITY and
+        // USER_BY_HANDLE one row by key).
+        for query in [
+            HOME_FEED,
+            NOTIFICATIONS_FEED,
+            USER_POSTS,
+            SEARCH_POSTS,
+            REPLIES,
+            MESSAGE_GROUPS,
+            MESSAGES,
+        ] {
+            assert!(
+                query.sql.contains("LIMIT ") || query.sql.contains("n <= "),
+                "{query:?}"
+            );
+        }
     }
 }
