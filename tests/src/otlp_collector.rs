@@ -193,6 +193,8 @@ pub struct ReceivedSpan {
     pub status_message: String,
     /// Span events.
     pub events: Vec<ReceivedEvent>,
+    /// Span links, as (trace id, span id) in hex.
+    pub links: Vec<(String, String)>,
     /// Resource attributes (service.name, cloud.*, faas.*...).
     pub resource: BTreeMap<String, AttrValue>,
     /// Instrumentation scope name.
@@ -468,6 +470,11 @@ pub fn flatten(request: &ExportTraceServiceRequest, out: &mut Vec<ReceivedSpan>)
                             time_unix_nano: e.time_unix_nano,
                             attributes: attributes(&e.attributes),
                         })
+                        .collect(),
+                    links: span
+                        .links
+                        .iter()
+                        .map(|l| (hex(&l.trace_id), hex(&l.span_id)))
                         .collect(),
                     resource: resource.clone(),
                     scope_name: scope_name.clone(),

@@ -5,7 +5,7 @@
 
 use cruddur_tests::{
     all_subsegments,
-    events::{rest_api_event, set_header},
+    events::{rest_api_event, set_header, signed_in, ID_TOKEN},
     trace_header, Behaviour, Invocation, Stack, DEFAULT_TIMEOUT,
 };
 use serde_json::Value;
@@ -104,48 +104,104 @@ async fn annotations_follow_xray_rules_and_cold_start_is_everywhere() -> anyhow:
 }
 
 #[tokio::test]
-async fn metrics_stay_within_emf_limits_in_one_line_per_hundred() -> anyhow::Result<()> {
+async fn metrics_stay_within_emf_limits_and_keep_their_own_dimensions() -> anyhow::Result<()> {
     let env = [("POWERTOOLS_METRICS_DEFAULT_DIMENSIONS", "environment=test")];
     let stack = Stack::start_example("powertools-parity", Behaviour::Healthy, &env).await?;
     let invocation = call(&stack, "/metrics").await?;
-    // Both EMF lines are out once the runtime asks for the next event.
+    // Every EMF line is out once the runtime asks for the next event.
     stack.runtime.next_after(&invocation.request_id).await?;
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let emf: Vec<Value> = lines_of(&stack, &invocation)
         .into_iter()
         .filter(|l| l.get("_aws").is_some())
         .collect();
-    // 150 + QueueDepth + Requests, Latency, Errors, ClientErrors = 155 metrics: two lines.
-    assert_eq!(emf.len(), 2, "{emf:#?}");
-    let mut names = Vec::new();
+    let directive = |line: &Value| line["_aws"]["CloudWatchMetrics"][0].clone();
+    let names = |line: &Value| -> Vec<String> {
+        directive(line)["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // The built-ins, the 151 route metrics in two documents, the single metric.
+    assert_eq!(emf.len(), 4, "{emf:#?}");
     for line in &emf {
-        let directive = &line["_aws"]["CloudWatchMetrics"][0];
-        let metrics = directive["Metrics"].as_array().unwrap();
+        assert_eq!(directive(line)["Namespace"], "Cruddur");
+        assert_eq!(line["order_id"], "o-123", "metadata on every document");
+        assert_eq!(
+            line["service"], "powertools-parity",
+            "the reserved key kept its value"
+        );
+        for name in names(line) {
+            assert!(line[&name].is_number(), "value of {name} beside its definition");
+        }
+    }
+
+    // The built-in metrics keep the dashboard's dimensions, whatever the route adds.
+    let builtin = &emf[0];
+    assert_eq!(
+        directive(builtin)["Dimensions"],
+        serde_json::json!([["service", "route"]])
+    );
+    let mut builtin_names = names(builtin);
+    builtin_names.sort();
+    assert_eq!(builtin_names, ["ClientErrors", "Errors", "Latency", "Requests"]);
+    assert_eq!(builtin["route"], "/metrics");
+    assert!(builtin.get("tenant").is_none() && builtin.get("environment").is_none());
+    assert_eq!(
+        builtin["_aws"]["CloudWatchMetrics"][1]["Dimensions"],
+        serde_json::json!([["service", "function_name"]]),
+        "ColdStart by function"
+    );
+
+    // The route's own metrics: its own dimensions, at most 100 a document.
+    let mut own = Vec::new();
+    for line in &emf[1..3] {
+        assert_eq!(
+            directive(line)["Dimensions"][0],
+            serde_json::json!(["service", "environment", "tenant"])
+        );
+        assert!(line.get("route").is_none(), "{line}");
+        let metrics = directive(line)["Metrics"].as_array().unwrap().clone();
         assert!(metrics.len() <= 100);
-        names.extend(metrics.iter().map(|m| m["Name"].as_str().unwrap().to_owned()));
-        assert_eq!(directive["Namespace"], "Cruddur");
-        assert_eq!(
-            directive["Dimensions"][0],
-            serde_json::json!(["service", "environment", "route", "tenant"])
-        );
-        assert_eq!(
-            (line["environment"].as_str(), line["tenant"].as_str()),
-            (Some("test"), Some("acme"))
-        );
-        for metric in metrics {
-            let name = metric["Name"].as_str().unwrap();
-            assert!(line[name].is_number(), "value of {name} beside its definition");
-            if name == "QueueDepth" {
+        for metric in &metrics {
+            if metric["Name"] == "QueueDepth" {
                 assert_eq!(metric["StorageResolution"], 1);
             }
         }
+        own.extend(names(line));
     }
-    names.sort();
-    names.dedup();
-    assert_eq!(names.len(), 155);
+    own.sort();
+    own.dedup();
+    assert_eq!(own.len(), 151);
+    assert!(!own.contains(&"service".to_owned()));
     assert_eq!(
-        emf[0]["Metric149"].as_f64().or(emf[1]["Metric149"].as_f64()),
+        emf[1]["Metric149"].as_f64().or(emf[2]["Metric149"].as_f64()),
         Some(149.0)
+    );
+
+    // The single metric: its own document, by its own dimensions.
+    let single = &emf[3];
+    assert_eq!(names(single), ["PaymentTaken"]);
+    assert_eq!(
+        directive(single)["Dimensions"],
+        serde_json::json!([["service", "provider"]])
+    );
+    assert_eq!(single["provider"], "stripe");
+
+    // The reserved name was refused, and said so.
+    let refused = lines_of(&stack, &invocation)
+        .into_iter()
+        .find(|l| l["message"] == "metric not recorded")
+        .expect("a WARN line for the reserved metric name");
+    assert_eq!(refused["level"], "WARN");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"service\" is reserved"),
+        "{refused}"
     );
     Ok(())
 }
@@ -221,7 +277,10 @@ async fn logged_events_never_show_secrets() -> anyhow::Result<()> {
         ("CRUDDUR_LOG_REDACT_HEADERS", "X-Session-Token"),
     ];
     let stack = Stack::start_example("powertools-parity", Behaviour::Healthy, &env).await?;
-    let mut event = rest_api_event("GET", "/ok", "/ok", None, None, None);
+    let body = r#"{"message":"hi","password":"s3cret-password","profile":{"token":"s3cret-token"}}"#;
+    let query = serde_json::json!({"code": "s3cret-query"});
+    let event = rest_api_event("POST", "/ok", "/ok", None, Some(query), Some(body));
+    let mut event = signed_in(event, "caller-sub", "andrewbrown");
     for (name, value) in [
         ("Authorization", "Bearer s3cret-bearer"),
         ("Cookie", "session=s3cret-cookie"),
@@ -231,6 +290,8 @@ async fn logged_events_never_show_secrets() -> anyhow::Result<()> {
     ] {
         set_header(&mut event, name, value);
     }
+    event["requestContext"]["identity"]["accessKey"] = "AKIAs3cretaccesskey".into();
+    event["requestContext"]["identity"]["cognitoIdentityId"] = "s3cret-identity".into();
     let invocation = stack.runtime.invoke(event, None).await?;
     settled(&stack, &invocation).await?;
     let logged = lines_of(&stack, &invocation)
@@ -241,9 +302,23 @@ async fn logged_events_never_show_secrets() -> anyhow::Result<()> {
     assert_eq!(event["headers"]["Authorization"], "***");
     assert_eq!(event["headers"]["X-Session-Token"], "***");
     assert_eq!(event["headers"]["Accept"], "application/json");
+    assert_eq!(event["queryStringParameters"]["code"], "***");
+    assert_eq!(event["requestContext"]["identity"], "***");
+    // Of the claims, the caller's id alone (no email, no username).
+    assert_eq!(
+        event["requestContext"]["authorizer"],
+        serde_json::json!({"claims": {"sub": "caller-sub"}})
+    );
+    let logged_body: Value = serde_json::from_str(event["body"].as_str().unwrap())?;
+    assert_eq!(
+        logged_body,
+        serde_json::json!({"message": "hi", "password": "***", "profile": {"token": "***"}})
+    );
     let everything = [stack.function.stdout_lines(), stack.function.stderr_lines()]
         .concat()
         .join("\n");
-    assert!(!everything.contains("s3cret"), "a secret reached the logs");
+    for secret in ["s3cret", "andrewbrown@example.com", ID_TOKEN] {
+        assert!(!everything.contains(secret), "{secret} reached the logs");
+    }
     Ok(())
 }

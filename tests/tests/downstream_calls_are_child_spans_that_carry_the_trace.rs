@@ -1,8 +1,9 @@
 //! Calls a function makes: an HTTP call and an AWS SDK call (SSM, against moto)
 //! are child spans of the invocation (X-Ray `remote` and `aws` subsegments, OTel
 //! client spans), and carry the trace onward in `X-Amzn-Trace-Id` and
-//! `traceparent`. The Honeycomb key is read from SSM at init, as a traced call,
-//! sent as `x-honeycomb-team`, and never logged.
+//! `traceparent`; their URLs reach telemetry without query values. The Honeycomb key
+//! is read from SSM at init, as part of the first invocation's story, sent as
+//! `x-honeycomb-team`, and never logged.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,11 +14,16 @@ use cruddur_tests::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const HONEYCOMB_KEY: &str = "hcaik_s3cret_from_ssm";
+/// A token in the downstream URL's query, as presigned URLs and some APIs carry them.
+const URL_TOKEN: &str = "t0ken_in_the_query";
 
 /// A downstream HTTP service that records the request heads it gets.
 async fn downstream() -> anyhow::Result<(String, Arc<Mutex<Vec<String>>>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/profile", listener.local_addr()?);
+    let url = format!(
+        "http://{}/profile?token={URL_TOKEN}&X-Amz-Signature=abc123",
+        listener.local_addr()?
+    );
     let heads = Arc::new(Mutex::new(Vec::new()));
     let seen = heads.clone();
     tokio::spawn(async move {
@@ -112,6 +118,13 @@ async fn downstream_calls_are_child_spans_that_carry_the_trace() -> anyhow::Resu
     }
     assert_eq!(init_reads[0].str_attr("rpc.method"), Some("GetParameter"));
     assert_eq!(http.str_attr("http.request.method"), Some("GET"));
+    // OTel's URL guidance: no query values (nor userinfo) in telemetry.
+    assert!(
+        http.str_attr("url.full")
+            .unwrap()
+            .ends_with("/profile?token=REDACTED&X-Amz-Signature=REDACTED"),
+        "{http:#?}"
+    );
     assert_eq!(http.int_attr("http.response.status_code"), Some(200));
     assert_eq!(ssm.name, "SSM.GetParameter");
     assert_eq!(
@@ -153,10 +166,13 @@ async fn downstream_calls_are_child_spans_that_carry_the_trace() -> anyhow::Resu
         .expect("remote subsegment");
     assert_eq!(remote["name"], "127.0.0.1");
     assert_eq!(remote["http"]["response"]["status"], 200);
-    assert!(remote["http"]["request"]["url"]
-        .as_str()
-        .unwrap()
-        .ends_with("/profile"));
+    assert!(
+        remote["http"]["request"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/profile?token=REDACTED&X-Amz-Signature=REDACTED"),
+        "{remote}"
+    );
     let aws = subsegments
         .iter()
         .find(|s| s["namespace"] == "aws")
@@ -173,5 +189,12 @@ async fn downstream_calls_are_child_spans_that_carry_the_trace() -> anyhow::Resu
         .concat()
         .join("\n");
     assert!(!output.contains(HONEYCOMB_KEY), "the key reached the logs");
+    // The downstream got its token; no telemetry carries it.
+    assert!(heads.lock().unwrap()[0].contains(URL_TOKEN));
+    let datagrams: String = stack.xray.datagrams().iter().map(|d| d.raw.clone()).collect();
+    let attributes = format!("{:?}", stack.otlp.spans());
+    for (pillar, text) in [("logs", &output), ("X-Ray", &datagrams), ("OTLP", &attributes)] {
+        assert!(!text.contains(URL_TOKEN), "the URL's token reached {pillar}");
+    }
     Ok(())
 }

@@ -212,11 +212,11 @@ async fn check(
 
     // OTLP: the invocation span of the same trace.
     let span = eventually("the invocation's OTLP span", || {
-        stack
-            .otlp
-            .spans()
-            .into_iter()
-            .find(|s| s.trace_id_hex == trace_hex && s.parent_span_id_hex == parent)
+        stack.otlp.spans().into_iter().find(|s| {
+            s.trace_id_hex == trace_hex
+                && s.is_root()
+                && s.str_attr("aws.lambda.parent_segment_id") == Some(parent.as_str())
+        })
     })
     .await?;
     assert_eq!(

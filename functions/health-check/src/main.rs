@@ -3,5 +3,8 @@
 mod handler;
 
 fn main() -> Result<(), lambda_http::Error> {
-    telemetry::block_on(telemetry::run_http(handler::health_check))
+    telemetry::block_on(telemetry::run_http_with(
+        handler::health_check,
+        api::fault_response,
+    ))
 }

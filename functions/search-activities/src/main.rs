@@ -4,7 +4,8 @@ mod handler;
 
 fn main() -> Result<(), lambda_http::Error> {
     let store = store::from_env()?;
-    telemetry::block_on(telemetry::run_http(move |request| {
-        handler::search_activities(store.clone(), request)
-    }))
+    telemetry::block_on(telemetry::run_http_with(
+        move |request| handler::search_activities(store.clone(), request),
+        api::fault_response,
+    ))
 }

@@ -61,7 +61,7 @@ pub mod settings;
 
 pub use caller::Caller;
 pub use request::{json_body, query, MAX_BODY_BYTES};
-pub use response::{json, respond, respond_with, ApiError};
+pub use response::{fault_response, json, respond, respond_with, ApiError};
 pub use route::{Access, Call, PathParams, Route};
 pub use routes::{MOVED, ROUTES};
 pub use settings::Settings;

@@ -42,6 +42,18 @@ pub fn respond_with(result: Result<Response<Body>, ApiError>, settings: &Setting
     response
 }
 
+/// The answer to a request whose handler failed or panicked (the telemetry crate's
+/// fault response): a 500 naming the Lambda request id and nothing internal, with the
+/// headers every answer carries (CORS).
+pub fn fault_response(request_id: Option<&str>) -> Response<Body> {
+    let body = serde_json::json!({
+        "error": "internal_error",
+        "message": "The server failed to handle this request.",
+        "requestId": request_id,
+    });
+    respond(Ok(json(StatusCode::INTERNAL_SERVER_ERROR, &body)))
+}
+
 /// An error answered as `{"error": code, "message": …}`: a client error (4xx), or a
 /// dependency failing (5xx, e.g. 503 `database_unavailable`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +219,17 @@ mod tests {
             Body::Text(text) => serde_json::from_str(text).unwrap(),
             other => panic!("not a text body: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_fault_names_the_request_and_carries_cors() {
+        let response = fault_response(Some("req-1"));
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            body(&response),
+            json!({"error": "internal_error", "message": "The server failed to handle this request.", "requestId": "req-1"})
+        );
+        assert!(response.headers().contains_key(ACCESS_CONTROL_ALLOW_ORIGIN));
     }
 
     #[test]

@@ -7,10 +7,11 @@
 //! - `/reject`: a 422 (recorded as a client error, not a failure);
 //! - `/spawn`: a log line from a spawned task keeps the request's ids;
 //! - `/debug`: a DEBUG line (shown at DEBUG level or in sampled invocations);
-//! - `/metrics`: many metrics, dimensions and a high-resolution one.
+//! - `/metrics`: many metrics, dimensions, a high-resolution one, metadata, a single
+//!   metric with its own dimensions, and a name the EMF documents reserve (refused).
 
 use lambda_http::{http::StatusCode, Body, Request, Response};
-use telemetry::{add_dimension, add_high_resolution_metric, add_metric, Unit};
+use telemetry::{add_dimension, add_high_resolution_metric, add_metadata, add_metric, single_metric, Unit};
 
 async fn handler(request: Request) -> Result<Response<Body>, String> {
     let text = |status: StatusCode, body: &str| {
@@ -46,6 +47,10 @@ async fn handler(request: Request) -> Result<Response<Body>, String> {
             }
             add_dimension("tenant", "acme");
             add_high_resolution_metric("QueueDepth", Unit::Count, 7.0);
+            add_metadata("order_id", "o-123");
+            single_metric("PaymentTaken", Unit::Count, 1.0, &[("provider", "stripe")]);
+            // Would overwrite the documents' own `service` key: refused, with a WARN line.
+            add_metric("service", Unit::Count, 1.0);
             Ok(text(StatusCode::OK, "metrics"))
         }
         _ => {

@@ -24,9 +24,14 @@ use crate::{
     model::ids::Traceparent,
 };
 
+/// Builds the answer to a request whose handler failed or panicked, from the Lambda
+/// request id: a 500 that names the id and nothing internal.
+pub type FaultResponse = fn(Option<&str>) -> Response<Body>;
+
 /// Wraps a handler into the service `lambda_http` runs (cloned per concurrent worker).
 pub(crate) fn service<H, Fut, E>(
     handler: H,
+    fault_response: FaultResponse,
 ) -> impl lambda_http::Service<Request, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
        + Clone
        + Send
@@ -63,7 +68,7 @@ where
                 Ok(Ok(response)) => response,
                 Ok(Err(error)) => {
                     tracing::error!(exception.type = "HandlerError", exception.message = %error, "handler failed");
-                    internal_error(request_id.as_deref())
+                    fault_response(request_id.as_deref())
                 }
                 Err(panic) => {
                     let stacktrace = crate::panics::take_backtrace().unwrap_or_default();
@@ -73,7 +78,7 @@ where
                         exception.stacktrace = stacktrace,
                         "handler panicked"
                     );
-                    internal_error(request_id.as_deref())
+                    fault_response(request_id.as_deref())
                 }
             };
             let status = response.status();
@@ -118,7 +123,8 @@ fn correlation_id(request: &Request) -> Option<&str> {
     }
 }
 
-fn internal_error(request_id: Option<&str>) -> Response<Body> {
+/// The default [`FaultResponse`]: `{"error": "internal_error", "message": …, "requestId": …}`.
+pub fn internal_error(request_id: Option<&str>) -> Response<Body> {
     let body = serde_json::json!({
         "error": "internal_error",
         "message": "The server failed to handle this request.",

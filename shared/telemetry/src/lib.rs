@@ -83,6 +83,7 @@ pub use capture::span_ids;
 pub use config::Config;
 pub use delivery::{DeliveryStats, Dropped};
 pub use error::TelemetryError;
+pub use http::{internal_error, FaultResponse};
 pub use invocation::{InvocationLayer, InvocationService};
 pub use metrics::{add_dimension, add_high_resolution_metric, add_metadata, add_metric, single_metric, Unit};
 pub use model::{ids, FieldValue, SpanEvent, SpanRecord, TraceContext};
@@ -114,15 +115,30 @@ pub fn block_on<F: Future>(main: F) -> F::Output {
 ///
 /// Initialises telemetry from the environment ([`Config::from_env`]), registers
 /// for graceful shutdown, and serves invocations until the process ends: one at a
-/// time, or as many at once as `AWS_LAMBDA_MAX_CONCURRENCY` allows. Built without
-/// any sink feature, it runs the handler bare (the benchmark's baseline).
+/// time, or as many at once as `AWS_LAMBDA_MAX_CONCURRENCY` allows. A handler that
+/// fails or panics is answered with [`internal_error`]. Built without any sink
+/// feature, it runs the handler bare (the benchmark's baseline).
 pub async fn run_http<H, Fut, E>(handler: H) -> Result<(), lambda_http::Error>
 where
     H: Fn(Request) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Response<Body>, E>> + Send + 'static,
     E: Display + Send + 'static,
 {
-    let service = http::service(handler);
+    run_http_with(handler, internal_error).await
+}
+
+/// [`run_http`], answering a failed or panicked handler with `fault_response` (for
+/// example to add the headers every answer of the API carries, such as CORS).
+pub async fn run_http_with<H, Fut, E>(
+    handler: H,
+    fault_response: FaultResponse,
+) -> Result<(), lambda_http::Error>
+where
+    H: Fn(Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<Body>, E>> + Send + 'static,
+    E: Display + Send + 'static,
+{
+    let service = http::service(handler, fault_response);
     #[cfg(any(feature = "xray", feature = "otlp", feature = "logs", feature = "emf"))]
     {
         let telemetry = init(Config::from_env())?;

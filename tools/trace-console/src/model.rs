@@ -530,7 +530,9 @@ fn otlp_span(span: &OtlpSpan) -> Result<(TraceId, String, SpanView), SpanError> 
         field: "span_id",
     })?;
     let parent_id = if span.parent_span_id.is_empty() {
-        None
+        // A root for Honeycomb's sake; Lambda's facade segment (X-Ray's parent) is named
+        // in an attribute.
+        attribute(&span.attributes, telemetry::otlp::LAMBDA_PARENT_ATTRIBUTE)
     } else {
         Some(eight_bytes(&span.parent_span_id).ok_or_else(|| SpanError::Field {
             what: what(),
