@@ -8,7 +8,8 @@
 //! - [`function::FunctionProcess`]: a real function binary run as a child process;
 //! - [`events`]: API Gateway REST (v1) and HTTP API (v2) events;
 //! - [`stack::Stack`]: all of the above wired together around one function;
-//! - [`moto::MotoServer`]: moto's server standing in for AWS APIs (for SDK calls).
+//! - [`moto::MotoServer`]: moto's server standing in for AWS APIs (for SDK calls), and
+//!   [`latency_proxy::LatencyProxy`] to put it some milliseconds away.
 //! - [`database`]: the PostgreSQL test database, set up by the real `cruddur-db`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,6 +18,7 @@ pub mod database;
 pub mod events;
 pub mod function;
 mod http_util;
+pub mod latency_proxy;
 pub mod moto;
 pub mod otlp_collector;
 pub mod runtime_api;
@@ -25,6 +27,7 @@ mod sync;
 pub mod xray_daemon;
 
 pub use function::FunctionProcess;
+pub use latency_proxy::LatencyProxy;
 pub use moto::MotoServer;
 pub use otlp_collector::{AttrValue, Behaviour, OtlpCollector, ReceivedExport, ReceivedSpan};
 pub use runtime_api::{Invocation, Outcome, RegisteredExtension, RuntimeApi};

@@ -1,11 +1,9 @@
 //! The AWS SDK for Rust, traced: every operation of a client built with
 //! [`TracingInterceptor`] is a client span (X-Ray namespace `aws`, with the
 //! operation, region and request id; OTel `rpc.*` attributes), and carries the
-//! trace onward. Plus the SDK config this crate builds clients from, and secrets
-//! read from SSM Parameter Store at init.
+//! trace onward. Plus the SDK config this crate builds clients from.
 
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_config::SdkConfig;
 use aws_smithy_runtime_api::{
     box_error::BoxError,
     client::{
@@ -25,17 +23,7 @@ use tracing::{field::Empty, Span};
 
 use crate::outgoing::trace_headers;
 
-/// Loads the AWS SDK config from the environment, with a rustls/ring HTTPS client
-/// (the SDK's default would compile a second TLS stack into every function).
-pub async fn sdk_config() -> SdkConfig {
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client)
-        .load()
-        .await
-}
+pub use crate::secrets::sdk_config;
 
 /// An SSM Parameter Store client whose calls are traced.
 pub fn ssm_client(config: &SdkConfig) -> aws_sdk_ssm::Client {
@@ -47,16 +35,9 @@ pub fn ssm_client(config: &SdkConfig) -> aws_sdk_ssm::Client {
 
 /// Reads a SecureString (decrypted) from SSM Parameter Store.
 pub async fn read_parameter(client: &aws_sdk_ssm::Client, name: &str) -> Result<String, BoxError> {
-    let output = client
-        .get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
-        .await?;
-    output
-        .parameter
-        .and_then(|p| p.value)
-        .ok_or_else(|| format!("parameter {name} has no value").into())
+    crate::secrets::read_parameter(client, name)
+        .await
+        .map_err(BoxError::from)
 }
 
 /// SDK interceptor that makes each operation a client span.

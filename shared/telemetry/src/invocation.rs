@@ -99,6 +99,7 @@ impl Invocations {
         ));
         if recorder.trace.cold_start {
             recorder.adopt(&self.init);
+            self.delivery.first_invocation();
         }
         self.in_flight().push(recorder.clone());
         recorder
@@ -110,6 +111,7 @@ impl Invocations {
         let latency_ms = received.elapsed().as_secs_f64() * 1000.0;
         self.delivery.stats.drop_spans(recorder.take_dropped_spans());
         let dropped = self.delivery.stats.take_dropped();
+        let secret_unavailable = self.delivery.stats.take_secret_unavailable();
         if dropped != Dropped::default() {
             span.in_scope(|| report_dropped(dropped, "telemetry could not deliver everything: the collector or daemon was unreachable or too slow"));
         }
@@ -123,6 +125,9 @@ impl Invocations {
                     Unit::Count,
                     dropped.xray_documents as f64,
                 );
+            }
+            if secret_unavailable {
+                metrics.add_builtin("TelemetrySecretUnavailable", Unit::Count, 1.0);
             }
             metrics.take_lines(&recorder.trace)
         });

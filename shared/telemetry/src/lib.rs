@@ -30,7 +30,7 @@
 //! - Pure encoders: `xray::segment` (X-Ray documents), `otlp::encode` (OTLP protobuf),
 //!   `emf` (EMF lines).
 //! - Transports, each owning its outcome: `xray::udp` (the daemon), `otlp::http`
-//!   (OTLP/HTTP) over `http_client`, `stdout` (the log stream).
+//!   (OTLP/HTTP) over `http_client`, `stdout` (the log stream), `secrets` (SSM).
 //! - `delivery`: the thread that exports after the response, retries, bounds and counts.
 //! - `recorder`: one invocation's spans and metrics; `capture`: the one `tracing` layer
 //!   that records spans into their invocation's recorder, through a narrow `Sink`;
@@ -71,6 +71,8 @@ pub mod otlp;
 pub mod outgoing;
 mod panics;
 mod recorder;
+#[cfg(feature = "aws")]
+mod secrets;
 mod stdout;
 #[cfg(feature = "xray")]
 pub mod xray;
@@ -142,7 +144,6 @@ where
     #[cfg(any(feature = "xray", feature = "otlp", feature = "logs", feature = "emf"))]
     {
         let telemetry = init(Config::from_env())?;
-        telemetry.read_secrets().await;
         telemetry.flush_on_shutdown().await;
         lambda_http::runtime_concurrent(service)
             .layer(telemetry.layer())
@@ -203,24 +204,6 @@ impl Telemetry {
     /// Delivery counters (exported and dropped spans).
     pub fn stats(&self) -> &DeliveryStats {
         &self.invocations.delivery.stats
-    }
-
-    /// Reads the secrets named in the config (the Honeycomb key from SSM), as a traced
-    /// call. A failure is said on stderr (without the secret) and exports go on without it.
-    pub async fn read_secrets(&self) {
-        #[cfg(feature = "aws")]
-        if let Some(parameter) = &self.invocations.config.honeycomb_key_parameter {
-            let ssm = aws::ssm_client(&aws::sdk_config().await);
-            match aws::read_parameter(&ssm, parameter).await {
-                Ok(key) => self.invocations.delivery.set_otlp_header("x-honeycomb-team", key),
-                Err(error) => {
-                    let error = aws_smithy_types::error::display::DisplayErrorContext(error.as_ref());
-                    eprintln!(
-                        "[telemetry] cannot read the Honeycomb key from SSM parameter {parameter}: {error}"
-                    );
-                }
-            }
-        }
     }
 
     /// Flushes everything on SIGTERM (or SIGINT), within the shutdown budget, then exits.

@@ -18,7 +18,14 @@
 //! at shutdown. Exports that fail are retried with backoff a bounded number of
 //! times (`pipeline`); what is finally dropped is counted in [`DeliveryStats`] and
 //! reported by the invocation that notices it.
+//!
+//! A Honeycomb key kept in SSM is read here too (`key`), starting when the first
+//! invocation does, never on the init path; OTLP exports wait for it (no span goes
+//! out without it) and the spans held meanwhile go out once it arrives, or are
+//! counted as dropped if it cannot be read.
 
+#[cfg(all(feature = "otlp", feature = "aws"))]
+mod key;
 #[cfg(feature = "otlp")]
 mod pipeline;
 
@@ -44,6 +51,8 @@ pub struct DeliveryStats {
     dropped_spans: AtomicU64,
     dropped_xray_documents: AtomicU64,
     exported_spans: AtomicU64,
+    /// Set when a secret the exports need could not be read; reported once.
+    secret_unavailable: std::sync::atomic::AtomicBool,
 }
 
 /// What was dropped since the last look.
@@ -83,11 +92,21 @@ impl DeliveryStats {
     pub fn exported_spans(&self) -> u64 {
         self.exported_spans.load(Ordering::Relaxed)
     }
+
+    /// Notes that a secret the exports need could not be read.
+    pub(crate) fn secret_unavailable(&self) {
+        self.secret_unavailable.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a secret could not be read since the last look (so it is reported once).
+    pub fn take_secret_unavailable(&self) -> bool {
+        self.secret_unavailable.swap(false, Ordering::Relaxed)
+    }
 }
 
 enum Command {
-    /// A header for every later export (a secret read at init).
-    Header { name: String, value: String },
+    /// The first invocation started: time to read the secrets the exports need.
+    FirstInvocation,
     Spans {
         spans: Vec<SpanRecord>,
         delivered: oneshot::Sender<()>,
@@ -132,13 +151,10 @@ impl Delivery {
         self.commands.is_some()
     }
 
-    /// Adds a header to every later OTLP export (values are secrets: never logged).
-    pub fn set_otlp_header(&self, name: &str, value: String) {
+    /// Says the first invocation started: secrets are read from now on, off the init path.
+    pub fn first_invocation(&self) {
         if let Some(commands) = &self.commands {
-            let _ = commands.try_send(Command::Header {
-                name: name.to_owned(),
-                value,
-            });
+            let _ = commands.try_send(Command::FirstInvocation);
         }
     }
 
@@ -193,18 +209,33 @@ struct Worker {
     xray: Option<crate::xray::Sender>,
     #[cfg(feature = "otlp")]
     otlp: Option<pipeline::Pipeline>,
+    /// The Honeycomb key, read from SSM, that OTLP exports wait for.
+    #[cfg(all(feature = "otlp", feature = "aws"))]
+    key: Option<key::KeyRead>,
     export_unsampled: bool,
 }
 
 impl Worker {
     /// A worker, or `None` when there is nothing to deliver to.
     fn new(config: &Config, stats: Arc<DeliveryStats>) -> Option<Self> {
+        #[cfg(feature = "otlp")]
+        let mut otlp = crate::otlp::Exporter::new(config)
+            .map(|exporter| pipeline::Pipeline::new(exporter, config, stats.clone()));
+        #[cfg(all(feature = "otlp", feature = "aws"))]
+        let key = match (&mut otlp, &config.honeycomb_key_parameter) {
+            (Some(otlp), Some(parameter)) => {
+                otlp.hold();
+                Some(key::KeyRead::new(parameter.clone(), "x-honeycomb-team"))
+            }
+            _ => None,
+        };
         let worker = Self {
             #[cfg(feature = "xray")]
             xray: Some(crate::xray::Sender::new(config)),
             #[cfg(feature = "otlp")]
-            otlp: crate::otlp::Exporter::new(config)
-                .map(|exporter| pipeline::Pipeline::new(exporter, config, stats.clone())),
+            otlp,
+            #[cfg(all(feature = "otlp", feature = "aws"))]
+            key,
             stats,
             export_unsampled: config.export_unsampled,
         };
@@ -230,7 +261,7 @@ impl Worker {
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(Command::Spans { spans, delivered }) => self.accept(spans, delivered),
-                    Some(Command::Header { name, value }) => self.set_header(&name, &value),
+                    Some(Command::FirstInvocation) => self.start_reading_secrets(),
                     Some(Command::Shutdown { deadline, done }) => {
                         self.drain(deadline).await;
                         let _ = done.send(());
@@ -243,12 +274,11 @@ impl Worker {
         }
     }
 
-    fn set_header(&mut self, name: &str, value: &str) {
-        #[cfg(feature = "otlp")]
-        if let Some(otlp) = &self.otlp {
-            otlp.set_header(name, value);
+    fn start_reading_secrets(&mut self) {
+        #[cfg(all(feature = "otlp", feature = "aws"))]
+        if let Some(key) = &mut self.key {
+            key.start();
         }
-        let _ = (name, value);
     }
 
     /// Sends the X-Ray documents at once and queues the spans for OTLP.
@@ -270,9 +300,17 @@ impl Worker {
         let _ = (spans, delivered);
     }
 
-    /// Moves exports along: starts what is due, settles what finished. Pending when
-    /// there is nothing to do until the next command.
+    /// Moves exports and the key read along. Pending when there is nothing to do until
+    /// the next command.
     async fn progress(&mut self) {
+        #[cfg(all(feature = "otlp", feature = "aws"))]
+        if let (Some(key), Some(otlp)) = (&mut self.key, &mut self.otlp) {
+            tokio::select! {
+                read = key.progress() => self.key_read(read),
+                () = otlp.progress() => {}
+            }
+            return;
+        }
         #[cfg(feature = "otlp")]
         if let Some(otlp) = &mut self.otlp {
             return otlp.progress().await;
@@ -280,8 +318,36 @@ impl Worker {
         std::future::pending().await
     }
 
-    /// Shutdown: everything left goes out at once, until the deadline.
+    /// The key arrived (held spans go), or cannot be read (they are dropped, counted,
+    /// and the failure reported once).
+    #[cfg(all(feature = "otlp", feature = "aws"))]
+    fn key_read(&mut self, read: Result<String, crate::secrets::SecretError>) {
+        let (Some(key), Some(otlp)) = (self.key.take(), &mut self.otlp) else {
+            return;
+        };
+        match read {
+            Ok(value) => otlp.release(key.header(), &value),
+            Err(error) => {
+                eprintln!(
+                    "[telemetry] cannot read the Honeycomb key from SSM parameter {}: {error}; \
+                     OTLP spans are dropped (counted) from now on",
+                    key.parameter()
+                );
+                self.stats.secret_unavailable();
+                otlp.disable();
+            }
+        }
+    }
+
+    /// Shutdown: everything left goes out at once, until the deadline (a key still
+    /// being read gets until then too).
     async fn drain(&mut self, deadline: Instant) {
+        #[cfg(all(feature = "otlp", feature = "aws"))]
+        if let Some(key) = &mut self.key {
+            if let Ok(read) = tokio::time::timeout_at(deadline.into(), key.progress()).await {
+                self.key_read(read);
+            }
+        }
         #[cfg(feature = "otlp")]
         if let Some(otlp) = &mut self.otlp {
             otlp.drain(deadline).await;

@@ -60,6 +60,10 @@ pub(super) struct Pipeline {
     /// Spans in `exports`, so a shutdown cut short can count what it loses.
     spans_in_flight: usize,
     retries: Vec<Request>,
+    /// Exports wait: a header they need (the Honeycomb key) is still being read.
+    held: bool,
+    /// Nothing can go out (the key could not be read): spans are dropped and counted.
+    disabled: bool,
 }
 
 impl Pipeline {
@@ -73,17 +77,42 @@ impl Pipeline {
             exports: FuturesUnordered::new(),
             spans_in_flight: 0,
             retries: Vec::new(),
+            held: false,
+            disabled: false,
         }
     }
 
-    /// Sets (or replaces) a header of every later export.
-    pub fn set_header(&self, name: &str, value: &str) {
+    /// Holds exports until [`Pipeline::release`]: spans queue meanwhile (bounded).
+    pub fn hold(&mut self) {
+        self.held = true;
+    }
+
+    /// Sets a header every export needs and lets the held spans go.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub fn release(&mut self, name: &str, value: &str) {
         self.exporter.set_header(name, value);
+        self.held = false;
+        self.start_exports(Instant::now(), MAX_EXPORTS_IN_FLIGHT);
+    }
+
+    /// Gives up on exporting: what is queued, and all later spans, are dropped and counted.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub fn disable(&mut self) {
+        self.disabled = true;
+        self.held = false;
+        self.queue.release_waiters();
+        self.stats.drop_spans(self.queue.spans);
+        self.queue = Queue::default();
     }
 
     /// Queues spans for export; `delivered` is told once they are written (or at once
     /// when they cannot go out within a flush budget anyway).
     pub fn accept(&mut self, spans: &[SpanRecord], delivered: oneshot::Sender<()>) {
+        if self.disabled {
+            self.stats.drop_spans(spans.len());
+            let _ = delivered.send(());
+            return;
+        }
         let mut spans = spans;
         if spans.len() > self.max_queue_spans {
             self.stats.drop_spans(spans.len() - self.max_queue_spans);
@@ -94,10 +123,11 @@ impl Pipeline {
             return;
         }
         let protobuf = self.exporter.encode(spans);
-        // A retry waiting (the collector is failing) or every export slot taken (it is
-        // slow): these spans cannot go out within the flush budget, so the invocation
-        // need not wait for them. They stay queued.
-        let delivered = if self.exports.len() < MAX_EXPORTS_IN_FLIGHT && self.retries.is_empty() {
+        // A retry waiting (the collector is failing), every export slot taken (it is
+        // slow) or exports held for a key: these spans cannot go out within the flush
+        // budget, so the invocation need not wait for them. They stay queued.
+        let delivered = if !self.held && self.exports.len() < MAX_EXPORTS_IN_FLIGHT && self.retries.is_empty()
+        {
             Some(delivered)
         } else {
             let _ = delivered.send(());
@@ -128,7 +158,7 @@ impl Pipeline {
 
     /// Starts due retries (oldest first), then new batches while no retry waits.
     fn start_exports(&mut self, now: Instant, max_in_flight: usize) {
-        while self.exports.len() < max_in_flight {
+        while !self.held && self.exports.len() < max_in_flight {
             let (request, waiters) = match self.retries.iter().position(|r| r.not_before <= now) {
                 Some(due) => (self.retries.remove(due), Vec::new()),
                 None if self.retries.is_empty() => {

@@ -1,0 +1,81 @@
+//! Reading the Honeycomb key from SSM on the delivery thread, with a few retries.
+
+use std::{future::Future, pin::Pin, time::Duration};
+
+use crate::secrets::{read_ssm_parameter, SecretError};
+
+/// Reads before giving up on transient failures (throttling, timeouts).
+const MAX_READS: u32 = 4;
+/// Wait before the second read; doubles after each.
+const FIRST_RETRY_BACKOFF: Duration = Duration::from_millis(200);
+
+type Read = Pin<Box<dyn Future<Output = Result<String, SecretError>> + Send>>;
+
+/// One secret header's read: not started until the first invocation, then under way
+/// (retried after transient failures) until it has a value or gives up.
+pub(super) struct KeyRead {
+    parameter: String,
+    header: &'static str,
+    reads: u32,
+    reading: Option<Read>,
+}
+
+impl KeyRead {
+    pub fn new(parameter: String, header: &'static str) -> Self {
+        Self {
+            parameter,
+            header,
+            reads: 0,
+            reading: None,
+        }
+    }
+
+    /// The header the value goes in.
+    pub fn header(&self) -> &'static str {
+        self.header
+    }
+
+    /// The SSM parameter's name (not a secret).
+    pub fn parameter(&self) -> &str {
+        &self.parameter
+    }
+
+    /// Starts the first read (once).
+    pub fn start(&mut self) {
+        if self.reads == 0 && self.reading.is_none() {
+            self.reading = Some(self.read(Duration::ZERO));
+        }
+    }
+
+    fn read(&mut self, after: Duration) -> Read {
+        self.reads += 1;
+        let parameter = self.parameter.clone();
+        Box::pin(async move {
+            tokio::time::sleep(after).await;
+            read_ssm_parameter(&parameter).await
+        })
+    }
+
+    /// The value once read, or why it cannot be; pending until then (and before `start`).
+    pub async fn progress(&mut self) -> Result<String, SecretError> {
+        loop {
+            let Some(reading) = &mut self.reading else {
+                return std::future::pending().await;
+            };
+            match reading.await {
+                Err(SecretError::Transient(reason)) if self.reads < MAX_READS => {
+                    eprintln!(
+                        "[telemetry] reading SSM parameter {} failed (attempt {}), will retry: {reason}",
+                        self.parameter, self.reads
+                    );
+                    let backoff = FIRST_RETRY_BACKOFF * 2u32.pow(self.reads - 1);
+                    self.reading = Some(self.read(backoff));
+                }
+                result => {
+                    self.reading = None;
+                    return result;
+                }
+            }
+        }
+    }
+}
