@@ -442,10 +442,17 @@ pub fn check_trace_roots(spans: &[ReceivedSpan], external_parents: &[&str]) -> a
         }
     }
     if !problems.is_empty() {
+        let shown = problems.len().min(10);
         bail!(
-            "{} problem(s) with the traces' roots:\n  - {}",
+            "{} problem(s) with the roots of {} trace(s){}:\n    - {}",
             problems.len(),
-            problems.join("\n  - ")
+            traces.len(),
+            if shown < problems.len() {
+                " (the first 10)"
+            } else {
+                ""
+            },
+            problems[..shown].join("\n    - ")
         );
     }
     Ok(())

@@ -49,6 +49,18 @@ impl Traced {
     pub fn json(&self) -> Value {
         self.invocation.json()
     }
+
+    /// The API Gateway response's `body`, parsed as JSON, once its `statusCode` is `status`.
+    pub fn api_body(&self, status: u16) -> anyhow::Result<Value> {
+        let response: Value = serde_json::from_slice(&self.invocation.body)
+            .with_context(|| format!("not JSON: {}", self.invocation.text()))?;
+        anyhow::ensure!(
+            response["statusCode"] == status,
+            "expected status {status}, got {response}"
+        );
+        let body = response["body"].as_str().unwrap_or_default();
+        serde_json::from_str(body).with_context(|| format!("the body is not JSON: {body}"))
+    }
 }
 
 impl Stack {
