@@ -296,6 +296,25 @@ impl FunctionProcess {
         })
     }
 
+    /// Waits until no new output line has been read for `quiet` (or `timeout` passes):
+    /// the reader threads have caught up with what the process wrote. Once Lambda froze
+    /// the process nothing new comes, so this is when everything it wrote is readable.
+    pub async fn wait_output_quiet(&self, quiet: Duration, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let count = || self.output.read(|o| o.stdout.len() + o.stderr.len());
+        let mut seen = count();
+        let mut since = Instant::now();
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let now = count();
+            if now != seen {
+                (seen, since) = (now, Instant::now());
+            } else if since.elapsed() >= quiet {
+                return;
+            }
+        }
+    }
+
     /// The last `n` lines of stdout and stderr, for error messages.
     pub fn output_tail(&self, n: usize) -> String {
         self.output.read(|o| {

@@ -3,6 +3,7 @@
 //! black-box test shares.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 use serde_json::Value;
@@ -11,6 +12,10 @@ use crate::{
     otel_trace_id_from_root, trace_header, Behaviour, FunctionProcess, Invocation, OtlpCollector, RuntimeApi,
     XrayDaemon, DEFAULT_TIMEOUT,
 };
+
+/// How long the output must stay unchanged before [`Stack::settled`] takes it as read
+/// whole (the reader threads lag the process by a scheduling slice at most).
+const OUTPUT_QUIET: Duration = Duration::from_millis(50);
 
 /// One function under test with everything it talks to.
 pub struct Stack {
@@ -167,8 +172,8 @@ impl Stack {
 
     /// Waits until an invocation's telemetry has settled, as far as Lambda lets it: the
     /// invocation is complete (the runtime, and every extension that got it, asked for the
-    /// next event: from then on Lambda may freeze the process) and its EMF line is out.
-    /// Then checks that no invalid X-Ray document arrived.
+    /// next event: from then on Lambda may freeze the process), its EMF line is out, and
+    /// every line written so far has been read.
     pub async fn settled(&self, request_id: &str) -> anyhow::Result<()> {
         self.runtime.completed_at(request_id).await?;
         self.function
@@ -178,7 +183,10 @@ impl Stack {
             )
             .await
             .map_err(|e| anyhow!("the EMF line of {request_id}: {e}"))?;
-        self.xray.ensure_valid()
+        self.function
+            .wait_output_quiet(OUTPUT_QUIET, Duration::from_secs(1))
+            .await;
+        Ok(())
     }
 
     /// The valid X-Ray documents of trace `root`, once at least one arrived (fails at once

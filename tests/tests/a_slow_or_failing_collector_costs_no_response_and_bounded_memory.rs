@@ -54,6 +54,29 @@ async fn many_invocations(collector: Behaviour) -> anyhow::Result<()> {
         .filter(|r| matches!(r.behaviour, Behaviour::Healthy | Behaviour::Slow(_)))
         .map(|r| r.span_count() as u64)
         .sum::<u64>();
+    // Each span is accepted once: an export retried after the collector had accepted it
+    // (say, because its timeout ran on while the process was frozen) is a duplicate in
+    // Honeycomb. (Requests a failing collector refused are retried by design.)
+    let mut received = Vec::new();
+    for request in stack.otlp.requests() {
+        let Some(decoded) = request.request.as_ref() else {
+            continue;
+        };
+        if matches!(request.behaviour, Behaviour::Healthy | Behaviour::Slow(_)) {
+            let mut spans = Vec::new();
+            cruddur_tests::otlp_collector::flatten(decoded, &mut spans);
+            received.extend(spans.into_iter().map(|s| s.span_id_hex));
+        }
+    }
+    let distinct: std::collections::BTreeSet<&String> = received.iter().collect();
+    assert_eq!(
+        received.len(),
+        distinct.len(),
+        "{} spans were accepted more than once ({} accepted, {} distinct)",
+        received.len() - distinct.len(),
+        received.len(),
+        distinct.len()
+    );
     let logs = stack.function.json_logs();
     let reported: u64 = logs
         .iter()

@@ -13,13 +13,17 @@ const SPANS_PER_INVOCATION: usize = 2;
 async fn freeze_between_invocations_then_terminate(collector: Behaviour) -> anyhow::Result<()> {
     let stack = Stack::start("home-activities", collector, &[]).await?;
     let mut traces = BTreeSet::new();
-    for n in 1..=INVOCATIONS {
+    for _ in 0..INVOCATIONS {
+        let freezes = stack.runtime.freezes();
         let traced = stack.invoke(home_activities_event()).await?;
         traces.insert(traced.trace_hex.clone());
         assert_eq!(traced.json()["statusCode"], 200);
         // The emulator freezes the process once the runtime has asked for the next event;
         // it stays frozen a while, and is thawed by the next event.
-        stack.runtime.wait_for_freeze(n, DEFAULT_TIMEOUT).await?;
+        stack
+            .runtime
+            .wait_for_freeze(freezes + 1, DEFAULT_TIMEOUT)
+            .await?;
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     stack.runtime.shutdown();

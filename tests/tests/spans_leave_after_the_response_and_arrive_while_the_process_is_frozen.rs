@@ -11,9 +11,13 @@ async fn spans_leave_after_the_response_and_arrive_while_the_process_is_frozen()
     let env = [("CRUDDUR_TELEMETRY_FLUSH_BUDGET_MS", "5000")];
     let stack = Stack::start("home-activities", Behaviour::Healthy, &env).await?;
     for n in 1..=5 {
+        let freezes = stack.runtime.freezes();
         let traced = stack.invoke(home_activities_event()).await?;
         let (invocation, root) = (&traced.invocation, &traced.root);
-        stack.runtime.wait_for_freeze(n, DEFAULT_TIMEOUT).await?;
+        stack
+            .runtime
+            .wait_for_freeze(freezes + 1, DEFAULT_TIMEOUT)
+            .await?;
         assert!(stack.runtime.is_frozen(), "frozen until the next event");
 
         let exports = stack.otlp.wait_for_requests(n, DEFAULT_TIMEOUT).await?;
