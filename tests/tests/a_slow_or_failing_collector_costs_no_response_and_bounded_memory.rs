@@ -36,7 +36,7 @@ async fn many_invocations(collector: Behaviour) -> anyhow::Result<()> {
     // process is thawed, as Lambda freezes it between invocations), then end the process
     // as Lambda does: SIGTERM, SIGKILL 500 ms later.
     tokio::time::sleep(Duration::from_millis(2_000)).await;
-    let last = stack.runtime.invoke(home_activities_event(), None).await?;
+    let last = stack.invoke(home_activities_event()).await?;
     assert_eq!(last.json()["statusCode"], 200);
     stack.runtime.shutdown();
     let status = stack.function.wait_exit(DEFAULT_TIMEOUT).await?;
