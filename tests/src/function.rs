@@ -1,14 +1,18 @@
 //! Runs a real Lambda function binary as a child process pointed at a [`RuntimeApi`].
+//!
+//! The process is registered with that `RuntimeApi`, which freezes, thaws, terminates and
+//! kills it as Lambda would; a test rarely needs to signal it by hand.
 
 use std::io::{BufRead as _, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::Value;
 
+use crate::process::ChildProcess;
 use crate::runtime_api::RuntimeApi;
 use crate::sync::Shared;
 
@@ -36,8 +40,7 @@ enum Stream {
 pub struct FunctionProcess {
     name: String,
     path: PathBuf,
-    child: Mutex<Child>,
-    pid: u32,
+    process: Arc<ChildProcess>,
     spawned_at: Instant,
     output: Arc<Shared<Output>>,
 }
@@ -70,10 +73,13 @@ pub fn binary_path(binary: &str) -> anyhow::Result<PathBuf> {
 }
 
 impl FunctionProcess {
-    /// Spawns `binary` with a clean Lambda environment pointed at `runtime`; `env` adds
-    /// variables or overrides the defaults (AWS_LAMBDA_RUNTIME_API, AWS_LAMBDA_FUNCTION_NAME,
-    /// AWS_LAMBDA_FUNCTION_VERSION, AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
-    /// AWS_LAMBDA_LOG_STREAM_NAME, AWS_REGION, AWS_DEFAULT_REGION). Only PATH and HOME are
+    /// Spawns `binary` with a clean Lambda environment pointed at `runtime`, and registers
+    /// the process with `runtime` (which freezes, thaws, terminates and kills it as Lambda
+    /// does); `env` adds variables or overrides the defaults (AWS_LAMBDA_RUNTIME_API,
+    /// AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION, AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    /// AWS_LAMBDA_LOG_GROUP_NAME, AWS_LAMBDA_LOG_STREAM_NAME, AWS_REGION, AWS_DEFAULT_REGION,
+    /// and [`RuntimeApi::lambda_env`]: AWS_LAMBDA_INITIALIZATION_TYPE, and
+    /// AWS_LAMBDA_MAX_CONCURRENCY in Managed Instances mode). Only PATH and HOME are
     /// inherited, so no OTEL_*, HONEYCOMB_*, AWS_XRAY_*, RUST_LOG, AWS_LAMBDA_LOG_LEVEL or
     /// _X_AMZN_TRACE_ID leaks in from the test's environment.
     pub fn spawn(
@@ -110,7 +116,8 @@ impl FunctionProcess {
 
         let runtime_api = runtime.addr().to_string();
         let log_group = format!("/aws/lambda/{binary}");
-        let defaults: [(&str, &str); 8] = [
+        let lambda_env = runtime.lambda_env();
+        let mut defaults: Vec<(&str, &str)> = vec![
             ("AWS_LAMBDA_RUNTIME_API", &runtime_api),
             ("AWS_LAMBDA_FUNCTION_NAME", binary),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
@@ -120,6 +127,7 @@ impl FunctionProcess {
             ("AWS_REGION", "us-east-1"),
             ("AWS_DEFAULT_REGION", "us-east-1"),
         ];
+        defaults.extend(lambda_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
 
         let mut command = Command::new(&path);
         command.env_clear();
@@ -148,7 +156,6 @@ impl FunctionProcess {
             .spawn()
             .with_context(|| format!("spawning {}", path.display()))?;
         let spawned_at = Instant::now();
-        let pid = child.id();
         let output = Arc::new(Shared::new(Output::default()));
         let echo = std::env::var_os("CRUDDUR_ECHO_CHILD").is_some();
         if let Some(stdout) = child.stdout.take() {
@@ -167,11 +174,12 @@ impl FunctionProcess {
                 echo.then(|| format!("{binary} stderr")),
             );
         }
+        let process = Arc::new(ChildProcess::new(binary, child));
+        runtime.attach_process(&process);
         Ok(FunctionProcess {
             name: binary.to_owned(),
             path,
-            child: Mutex::new(child),
-            pid,
+            process,
             spawned_at,
             output,
         })
@@ -194,7 +202,7 @@ impl FunctionProcess {
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.pid
+        self.process.pid()
     }
 
     /// Every stdout line so far (without the newline).
@@ -211,6 +219,22 @@ impl FunctionProcess {
     pub fn json_logs(&self) -> Vec<Value> {
         self.output
             .read(|o| o.stdout.iter().filter_map(|l| parse_object(l)).collect())
+    }
+
+    /// The JSON log lines (EMF lines included) whose `requestId` is `request_id`.
+    pub fn lines_of(&self, request_id: &str) -> Vec<Value> {
+        self.json_logs()
+            .into_iter()
+            .filter(|l| l["requestId"] == request_id)
+            .collect()
+    }
+
+    /// The EMF lines (with `_aws`) of one request.
+    pub fn emf_lines_of(&self, request_id: &str) -> Vec<Value> {
+        self.lines_of(request_id)
+            .into_iter()
+            .filter(|l| l.get("_aws").is_some())
+            .collect()
     }
 
     /// Waits for a stdout line matching `predicate` (lines already printed count) and returns it.
@@ -272,6 +296,25 @@ impl FunctionProcess {
         })
     }
 
+    /// Waits until no new output line has been read for `quiet` (or `timeout` passes):
+    /// the reader threads have caught up with what the process wrote. Once Lambda froze
+    /// the process nothing new comes, so this is when everything it wrote is readable.
+    pub async fn wait_output_quiet(&self, quiet: Duration, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let count = || self.output.read(|o| o.stdout.len() + o.stderr.len());
+        let mut seen = count();
+        let mut since = Instant::now();
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let now = count();
+            if now != seen {
+                (seen, since) = (now, Instant::now());
+            } else if since.elapsed() >= quiet {
+                return;
+            }
+        }
+    }
+
     /// The last `n` lines of stdout and stderr, for error messages.
     pub fn output_tail(&self, n: usize) -> String {
         self.output.read(|o| {
@@ -286,55 +329,41 @@ impl FunctionProcess {
         })
     }
 
-    fn signal(&self, signal: libc::c_int, label: &str) -> anyhow::Result<()> {
-        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(status) = child.try_wait()? {
-            bail!(
-                "cannot send {label} to {}: it already exited ({status})",
-                self.name
-            );
-        }
-        let pid = libc::pid_t::try_from(self.pid)?;
-        // SAFETY: kill(2) with a pid of our own unreaped child (it cannot be recycled while
-        // we hold the lock and have not waited on it).
-        let rc = unsafe { libc::kill(pid, signal) };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("sending {label} to {}", self.name));
-        }
-        Ok(())
-    }
-
-    /// Freezes the process (SIGSTOP), like Lambda does between invocations.
+    /// Freezes the process (SIGSTOP). The [`RuntimeApi`] does this itself between
+    /// invocations, as Lambda does; this is for tests of the harness.
     pub fn sigstop(&self) -> anyhow::Result<()> {
-        self.signal(libc::SIGSTOP, "SIGSTOP")
+        self.process.signal(libc::SIGSTOP, "SIGSTOP")
     }
 
     /// Thaws the process (SIGCONT).
     pub fn sigcont(&self) -> anyhow::Result<()> {
-        self.signal(libc::SIGCONT, "SIGCONT")
+        self.process.signal(libc::SIGCONT, "SIGCONT")
     }
 
-    /// Asks the process to stop (SIGTERM), like Lambda's shutdown phase.
+    /// Asks the process to stop (SIGTERM). [`RuntimeApi::shutdown`] does this as Lambda
+    /// does (only when an extension is registered); this is for tests outside Lambda's rules.
     pub fn sigterm(&self) -> anyhow::Result<()> {
-        self.signal(libc::SIGTERM, "SIGTERM")
+        self.process.signal(libc::SIGTERM, "SIGTERM")
     }
 
     /// Kills the process (SIGKILL).
     pub fn sigkill(&self) -> anyhow::Result<()> {
-        self.signal(libc::SIGKILL, "SIGKILL")
+        self.process.signal(libc::SIGKILL, "SIGKILL")
     }
 
     /// True while the process has not exited (a stopped process is still running).
     pub fn is_running(&self) -> bool {
-        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
-        matches!(child.try_wait(), Ok(None))
+        self.process.is_running()
+    }
+
+    /// True while the process is stopped (frozen by SIGSTOP).
+    pub fn is_stopped(&self) -> bool {
+        self.process.is_stopped()
     }
 
     /// The exit status, if it has exited.
     pub fn try_exit_status(&self) -> Option<ExitStatus> {
-        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
-        child.try_wait().ok().flatten()
+        self.process.try_wait()
     }
 
     /// Waits for the process to exit.
@@ -369,7 +398,7 @@ impl FunctionProcess {
         if !self.is_running() {
             return None;
         }
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
         status
             .lines()
             .find_map(|line| line.strip_prefix(field))
@@ -380,17 +409,14 @@ impl FunctionProcess {
 
 impl Drop for FunctionProcess {
     fn drop(&mut self) {
-        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = child.kill();
-        let _ = child.wait();
-        drop(child);
+        self.process.kill_and_reap();
         if std::thread::panicking() {
             // Give the reader threads a moment to drain the pipes.
             std::thread::sleep(Duration::from_millis(20));
             eprintln!(
                 "=== output of {} (pid {}) ===\n{}",
                 self.name,
-                self.pid,
+                self.pid(),
                 self.output_tail(200)
             );
         }

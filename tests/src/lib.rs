@@ -7,13 +7,22 @@
 //! - [`xray_daemon::XrayDaemon`]: the X-Ray daemon's UDP socket;
 //! - [`function::FunctionProcess`]: a real function binary run as a child process;
 //! - [`events`]: API Gateway REST (v1) and HTTP API (v2) events;
-//! - [`stack::Stack`]: all of the above wired together around one function;
+//! - [`stack::Stack`]: all of the above wired together around one function, with the
+//!   helpers every test shares (invoke under a fresh trace header, the log lines of one
+//!   request, wait until an invocation's telemetry has settled, check the traces);
 //! - [`moto::MotoServer`]: moto's server standing in for AWS APIs (for SDK calls), and
 //!   [`latency_proxy::LatencyProxy`] to put it some milliseconds away.
 //! - [`database`]: the PostgreSQL test database, set up by the real `cruddur-db`.
+//! - [`alc`]: Lambda's advanced logging controls (log-level filtering) over captured stdout.
+//!
+//! Each stand-in is as strict as the service it stands for: the Runtime API freezes,
+//! enforces the deadline and the 6 MB response limit, and shuts down as Lambda does; the
+//! X-Ray daemon refuses documents X-Ray would refuse; the OTLP check refuses traces
+//! Honeycomb would show without their root.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod alc;
 pub mod database;
 pub mod events;
 pub mod function;
@@ -21,6 +30,7 @@ mod http_util;
 pub mod latency_proxy;
 pub mod moto;
 pub mod otlp_collector;
+mod process;
 pub mod runtime_api;
 pub mod stack;
 mod sync;
@@ -29,10 +39,12 @@ pub mod xray_daemon;
 pub use function::FunctionProcess;
 pub use latency_proxy::LatencyProxy;
 pub use moto::MotoServer;
-pub use otlp_collector::{AttrValue, Behaviour, OtlpCollector, ReceivedExport, ReceivedSpan};
-pub use runtime_api::{Invocation, Outcome, RegisteredExtension, RuntimeApi};
-pub use stack::Stack;
-pub use xray_daemon::{all_subsegments, Datagram, XrayDaemon};
+pub use otlp_collector::{
+    check_trace_roots, AttrValue, Behaviour, OtlpCollector, ReceivedExport, ReceivedSpan,
+};
+pub use runtime_api::{Invocation, Kill, Outcome, RegisteredExtension, RuntimeApi, RuntimeApiBuilder};
+pub use stack::{Stack, Traced};
+pub use xray_daemon::{all_subsegments, validate_document, Datagram, XrayDaemon};
 
 /// The default wait for anything the harness waits on.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,6 +76,21 @@ pub fn otel_trace_id_from_root(root: &str) -> String {
         .unwrap_or(root)
         .replace('-', "")
         .to_ascii_lowercase()
+}
+
+/// Polls `probe` (every 5 ms) until it finds something, for up to [`DEFAULT_TIMEOUT`];
+/// fails naming `what` was not found.
+pub async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> anyhow::Result<T> {
+    let deadline = Instant::now() + DEFAULT_TIMEOUT;
+    loop {
+        if let Some(found) = probe() {
+            return Ok(found);
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("no {what} within {DEFAULT_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// Milliseconds since the Unix epoch.

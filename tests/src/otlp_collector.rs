@@ -2,12 +2,12 @@
 //! OpenTelemetry collector. Its behaviour can be switched to slow, failing or rude to test
 //! how the exporter copes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::anyhow;
+use anyhow::{anyhow, bail};
 use hyper::body::Incoming;
 use hyper::Request;
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -352,6 +352,112 @@ impl OtlpCollector {
             )
         })
     }
+    /// Waits until at least `n` spans of trace `trace_hex` (32 hex digits) arrived; returns them.
+    pub async fn wait_for_trace(
+        &self,
+        trace_hex: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<ReceivedSpan>> {
+        let found = self
+            .shared
+            .wait_for(Some(timeout), |s| {
+                let spans: Vec<ReceivedSpan> = flatten_all(&s.requests)
+                    .into_iter()
+                    .filter(|span| span.trace_id_hex == trace_hex)
+                    .collect();
+                (spans.len() >= n).then_some(spans)
+            })
+            .await;
+        found.ok_or_else(|| {
+            let names: Vec<String> = self
+                .spans()
+                .into_iter()
+                .filter(|span| span.trace_id_hex == trace_hex)
+                .map(|span| span.name)
+                .collect();
+            anyhow!(
+                "expected at least {n} spans of trace {trace_hex} within {timeout:?}, but {} arrived: {names:?}",
+                names.len()
+            )
+        })
+    }
+
+    /// The one shared OTLP assertion, over every span received so far: each trace has
+    /// exactly one root and no span whose parent never arrived (see [`check_trace_roots`]).
+    /// `external_parents` names span ids known to arrive from elsewhere (a traced browser's
+    /// span, sent as `traceparent`).
+    pub fn ensure_traces_complete(&self, external_parents: &[&str]) -> anyhow::Result<()> {
+        check_trace_roots(&self.spans(), external_parents)
+    }
+}
+
+/// Honeycomb's "missing root" rule, for every trace among `spans`: exactly one root, and no
+/// span whose parent never arrived.
+///
+/// Honeycomb builds a trace from the spans it receives: the span without a parent is the
+/// root; a span whose `parent_span_id` names a span that never arrives hangs under a
+/// "(missing)" placeholder, the trace counts as a missing-root trace, and `is_root` queries
+/// (and the trace list) skip it (Honeycomb docs, "Troubleshooting traces: missing root
+/// span"). A parent in `external_parents` is one that reaches Honeycomb from elsewhere
+/// (the browser span named by a `traceparent`): the span under it is then the function's
+/// root, and is counted as the trace's one root here.
+pub fn check_trace_roots(spans: &[ReceivedSpan], external_parents: &[&str]) -> anyhow::Result<()> {
+    let external: BTreeSet<&str> = external_parents.iter().copied().collect();
+    let mut traces: BTreeMap<&str, Vec<&ReceivedSpan>> = BTreeMap::new();
+    for span in spans {
+        traces.entry(&span.trace_id_hex).or_default().push(span);
+    }
+    let mut problems = Vec::new();
+    for (trace, spans) in &traces {
+        let ids: BTreeSet<&str> = spans.iter().map(|s| s.span_id_hex.as_str()).collect();
+        let mut roots = Vec::new();
+        for span in spans {
+            let parent = span.parent_span_id_hex.as_str();
+            if parent.is_empty() || external.contains(parent) {
+                roots.push(span);
+            } else if !ids.contains(parent) {
+                problems.push(format!(
+                    "trace {trace}: span {:?} ({}) has parent {parent}, which never arrived: \
+                     Honeycomb shows a missing-root trace",
+                    span.name, span.span_id_hex
+                ));
+            }
+        }
+        if roots.len() > 1 {
+            let names: Vec<String> = roots
+                .iter()
+                .map(|s| format!("{:?} ({})", s.name, s.span_id_hex))
+                .collect();
+            problems.push(format!(
+                "trace {trace}: {} roots ({}); a trace has exactly one",
+                roots.len(),
+                names.join(", ")
+            ));
+        }
+        if roots.is_empty()
+            && problems
+                .iter()
+                .all(|p| !p.starts_with(&format!("trace {trace}:")))
+        {
+            problems.push(format!("trace {trace}: no root span (a cycle of parents?)"));
+        }
+    }
+    if !problems.is_empty() {
+        let shown = problems.len().min(10);
+        bail!(
+            "{} problem(s) with the roots of {} trace(s){}:\n    - {}",
+            problems.len(),
+            traces.len(),
+            if shown < problems.len() {
+                " (the first 10)"
+            } else {
+                ""
+            },
+            problems[..shown].join("\n    - ")
+        );
+    }
+    Ok(())
 }
 
 async fn handle(shared: Arc<Shared<State>>, req: Request<Incoming>, control: ConnControl) -> Resp {

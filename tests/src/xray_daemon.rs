@@ -1,20 +1,70 @@
-//! A UDP socket on 127.0.0.1 standing in for the AWS X-Ray daemon.
+//! A UDP socket on 127.0.0.1 standing in for the AWS X-Ray daemon, as strict as X-Ray.
 //!
 //! Every datagram must be `{"format": "json", "version": 1}` + `\n` + one segment (or
-//! subsegment) document in JSON.
+//! subsegment) document in JSON, and every document must follow the X-Ray segment document
+//! rules ([`validate_document`]). A document that breaks one is kept with its reason, apart
+//! from the valid ones: [`XrayDaemon::documents`] and [`XrayDaemon::wait_for_documents`]
+//! fail loudly once one has arrived, so every test that reads X-Ray documents fails on an
+//! invalid one.
+//!
+//! The rules, and where they come from:
+//! - AWS X-Ray Developer Guide, "AWS X-Ray segment documents"
+//!   (docs.aws.amazon.com/xray/latest/devguide/xray-api-segmentdocuments.html): the
+//!   required fields (`name`, `id`, `start_time`, `end_time` or `in_progress`, `trace_id`),
+//!   `id`/`parent_id` in 16 hexadecimal digits, `trace_id` = `1-<8 hex>-<24 hex>`, a
+//!   segment `name` of at most 200 characters of "Unicode letters, numbers, and whitespace,
+//!   and the following symbols: _ . : / % & # = + \ - @", other strings at most 250
+//!   characters; a subsegment sent on its own has `type: "subsegment"`, `trace_id` and
+//!   `parent_id`; `namespace` is a subsegment field, "aws" for AWS SDK calls and "remote"
+//!   for other downstream calls; annotation values are strings, numbers or booleans ("no
+//!   objects or arrays"), keys "alphanumeric ... Underscore is allowed"; an exception object
+//!   needs its `id`; a segment document "can be up to 64 kB".
+//! - X-Ray SDK annotation requirements (e.g. "Add annotations and metadata to segments with
+//!   the X-Ray SDK for .NET"): keys of up to 500 alphanumeric characters or `_`, values of
+//!   up to 1,000 Unicode characters.
+//! - Inside Lambda, Lambda itself sends the function's segment (the facade); code may only
+//!   add subsegments under it. The X-Ray SDKs refuse to start a segment there
+//!   (aws-xray-sdk-python `LambdaContext.put_segment`: "Cannot create segments inside
+//!   Lambda function. Discarded."). A full segment sent from a function anyway is a node of
+//!   its own on the service map, a phantom. So in Lambda mode (the default) only
+//!   subsegments are valid at the top level.
+//! - The daemon reads each datagram into a 64 KiB buffer (aws-xray-daemon: `Socket.BufferSizeKB`
+//!   64), so a longer datagram is cut and its JSON lost. This stand-in reads with a larger
+//!   buffer so that oversize is reported, not silently truncated.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::anyhow;
-use serde_json::Value;
+use anyhow::{anyhow, bail};
+use serde_json::{Map, Value};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
 use crate::sync::Shared;
 
-/// Largest datagram the fake daemon reads (the real one's limit is 64 KiB).
+/// The largest datagram the real daemon reads whole (its 64 KiB receive buffer).
 pub const MAX_DATAGRAM: usize = 65_536;
+
+/// What this stand-in reads at once: more than [`MAX_DATAGRAM`], to see oversize.
+const RECEIVE_BUFFER: usize = 4 * MAX_DATAGRAM;
+
+/// The most characters of a segment's `name`.
+pub const MAX_SEGMENT_NAME: usize = 200;
+/// The most characters of a subsegment's `name` (X-Ray strings default to 250).
+pub const MAX_SUBSEGMENT_NAME: usize = 250;
+/// The most characters of an annotation key.
+pub const MAX_ANNOTATION_KEY: usize = 500;
+/// The most characters of an annotation's string value.
+pub const MAX_ANNOTATION_VALUE: usize = 1_000;
+
+/// Where the documents come from, which decides what may stand at the top level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Inside Lambda: only subsegments (`type: "subsegment"`, `trace_id`, `parent_id`).
+    Lambda,
+    /// Anywhere else: full segments too.
+    OutsideLambda,
+}
 
 /// One datagram as received.
 #[derive(Debug, Clone)]
@@ -29,18 +79,51 @@ pub struct Datagram {
     pub header_ok: bool,
     /// The document after the newline, when it parsed as a JSON object.
     pub document: Option<Value>,
-    /// What was wrong, if anything.
+    /// Why it is invalid (every broken rule, `; `-separated), if it is.
     pub error: Option<String>,
+}
+
+impl Datagram {
+    /// True when the header, the JSON and every segment document rule are right.
+    pub fn is_valid(&self) -> bool {
+        self.error.is_none() && self.header_ok && self.document.is_some()
+    }
+
+    /// One line for an error message: the reason and the start of the datagram.
+    pub fn describe(&self) -> String {
+        let start: String = self.raw.chars().take(300).collect();
+        format!(
+            "{} ({} bytes: {start}{})",
+            self.error.as_deref().unwrap_or("valid"),
+            self.raw_len,
+            if self.raw.chars().count() > 300 { "…" } else { "" }
+        )
+    }
 }
 
 struct State {
     datagrams: Vec<Datagram>,
 }
 
+impl State {
+    fn valid(&self) -> Vec<Value> {
+        self.datagrams
+            .iter()
+            .filter(|d| d.is_valid())
+            .filter_map(|d| d.document.clone())
+            .collect()
+    }
+
+    fn invalid(&self) -> Vec<&Datagram> {
+        self.datagrams.iter().filter(|d| !d.is_valid()).collect()
+    }
+}
+
 /// The fake X-Ray daemon. Stops receiving when dropped.
 pub struct XrayDaemon {
     shared: Arc<Shared<State>>,
     port: u16,
+    mode: Mode,
     task: JoinHandle<()>,
 }
 
@@ -51,10 +134,20 @@ impl Drop for XrayDaemon {
 }
 
 impl XrayDaemon {
-    /// Binds a UDP socket on 127.0.0.1 and a free port and starts receiving.
+    /// Binds a UDP socket on 127.0.0.1 and a free port and starts receiving, as the daemon
+    /// beside a Lambda function: only subsegments are valid at the top level.
     ///
     /// Panics if no loopback port can be bound (a broken test machine).
     pub async fn start() -> XrayDaemon {
+        Self::start_in(Mode::Lambda).await
+    }
+
+    /// The same for code that runs outside Lambda: full segments are valid too.
+    pub async fn start_outside_lambda() -> XrayDaemon {
+        Self::start_in(Mode::OutsideLambda).await
+    }
+
+    async fn start_in(mode: Mode) -> XrayDaemon {
         let socket = UdpSocket::bind(("127.0.0.1", 0))
             .await
             .expect("bind UDP 127.0.0.1:0 for the X-Ray daemon");
@@ -67,18 +160,23 @@ impl XrayDaemon {
         }));
         let receiver = shared.clone();
         let task = tokio::spawn(async move {
-            let mut buffer = vec![0u8; MAX_DATAGRAM];
+            let mut buffer = vec![0u8; RECEIVE_BUFFER];
             loop {
                 match socket.recv_from(&mut buffer).await {
                     Ok((len, _)) => {
-                        let datagram = parse_datagram(&buffer[..len]);
+                        let datagram = parse_datagram(&buffer[..len], mode);
                         receiver.update(|s| s.datagrams.push(datagram));
                     }
                     Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
                 }
             }
         });
-        XrayDaemon { shared, port, task }
+        XrayDaemon {
+            shared,
+            port,
+            mode,
+            task,
+        }
     }
 
     /// "127.0.0.1:PORT", the `AWS_XRAY_DAEMON_ADDRESS` value.
@@ -86,65 +184,127 @@ impl XrayDaemon {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Every datagram received, good or bad.
+    /// Inside or outside Lambda.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Every datagram received, valid or not.
     pub fn datagrams(&self) -> Vec<Datagram> {
         self.shared.read(|s| s.datagrams.clone())
     }
 
-    /// The documents of the well-formed datagrams, in arrival order.
-    pub fn documents(&self) -> Vec<Value> {
-        self.shared.read(|s| good_documents(&s.datagrams))
+    /// The datagrams that broke a rule, each with its reason.
+    pub fn invalid(&self) -> Vec<Datagram> {
+        self.shared.read(|s| s.invalid().into_iter().cloned().collect())
     }
 
-    /// Waits until at least `n` well-formed documents arrived; returns all of them.
+    /// The one shared check: fails, naming every reason, once any invalid datagram arrived.
+    pub fn ensure_valid(&self) -> anyhow::Result<()> {
+        self.shared.read(|s| invalid_error(&s.invalid()))
+    }
+
+    /// The valid documents, in arrival order.
+    ///
+    /// # Panics
+    ///
+    /// When an invalid datagram has arrived (see [`XrayDaemon::ensure_valid`]): X-Ray would
+    /// have refused it, so the test must fail, whatever it looks for.
+    pub fn documents(&self) -> Vec<Value> {
+        self.shared.read(|s| {
+            if let Err(error) = invalid_error(&s.invalid()) {
+                panic!("{error}");
+            }
+            s.valid()
+        })
+    }
+
+    /// Waits until at least `n` valid documents arrived; returns all of them. Fails at once
+    /// when an invalid datagram arrives.
     pub async fn wait_for_documents(&self, n: usize, timeout: Duration) -> anyhow::Result<Vec<Value>> {
         let found = self
             .shared
             .wait_for(Some(timeout), |s| {
-                let documents = good_documents(&s.datagrams);
-                (documents.len() >= n).then_some(documents)
+                if let Err(error) = invalid_error(&s.invalid()) {
+                    return Some(Err(error));
+                }
+                let documents = s.valid();
+                (documents.len() >= n).then_some(Ok(documents))
             })
             .await;
-        found.ok_or_else(|| {
-            let datagrams = self.datagrams();
-            let bad: Vec<String> = datagrams.iter().filter_map(|d| d.error.clone()).collect();
-            anyhow!(
-                "expected at least {n} X-Ray documents within {timeout:?}, but {} arrived ({} datagrams; errors: {bad:?})",
-                good_documents(&datagrams).len(),
-                datagrams.len()
-            )
+        found.unwrap_or_else(|| {
+            Err(anyhow!(
+                "expected at least {n} X-Ray documents within {timeout:?}, but {} arrived ({} datagrams)",
+                self.shared.read(|s| s.valid().len()),
+                self.shared.read(|s| s.datagrams.len())
+            ))
+        })
+    }
+
+    /// Waits until a valid document of trace `root` (`1-…-…`) arrived; returns every valid
+    /// document of that trace so far. Fails at once when an invalid datagram arrives.
+    pub async fn wait_for_trace(&self, root: &str, timeout: Duration) -> anyhow::Result<Vec<Value>> {
+        let found = self
+            .shared
+            .wait_for(Some(timeout), |s| {
+                if let Err(error) = invalid_error(&s.invalid()) {
+                    return Some(Err(error));
+                }
+                let documents: Vec<Value> = s.valid().into_iter().filter(|d| d["trace_id"] == root).collect();
+                (!documents.is_empty()).then_some(Ok(documents))
+            })
+            .await;
+        found.unwrap_or_else(|| {
+            Err(anyhow!(
+                "no X-Ray document of trace {root} within {timeout:?} ({} documents of other traces)",
+                self.shared.read(|s| s.valid().len())
+            ))
         })
     }
 }
 
-fn good_documents(datagrams: &[Datagram]) -> Vec<Value> {
-    datagrams
-        .iter()
-        .filter(|d| d.header_ok)
-        .filter_map(|d| d.document.clone())
-        .collect()
+fn invalid_error(invalid: &[&Datagram]) -> anyhow::Result<()> {
+    if invalid.is_empty() {
+        return Ok(());
+    }
+    let reasons: Vec<String> = invalid.iter().map(|d| format!("  - {}", d.describe())).collect();
+    bail!(
+        "{} X-Ray datagram(s) the real daemon or X-Ray would refuse or misdraw:\n{}",
+        invalid.len(),
+        reasons.join("\n")
+    )
 }
 
-/// Parses one datagram the way the daemon would.
-pub fn parse_datagram(bytes: &[u8]) -> Datagram {
+/// Parses one datagram the way the daemon would, and checks its document's rules.
+pub fn parse_datagram(bytes: &[u8], mode: Mode) -> Datagram {
     let raw = String::from_utf8_lossy(bytes).into_owned();
     let mut datagram = Datagram {
         received_at: Instant::now(),
         raw_len: bytes.len(),
-        raw: raw.clone(),
+        raw,
         header_ok: false,
         document: None,
         error: None,
     };
+    let mut problems = Vec::new();
+    if bytes.len() > MAX_DATAGRAM {
+        problems.push(format!(
+            "datagram of {} bytes is over the daemon's {MAX_DATAGRAM}-byte buffer (segment \
+             documents are at most 64 kB): the daemon would cut it",
+            bytes.len()
+        ));
+    }
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
-            datagram.error = Some(format!("datagram is not UTF-8: {e}"));
+            problems.push(format!("datagram is not UTF-8: {e}"));
+            datagram.error = Some(problems.join("; "));
             return datagram;
         }
     };
     let Some((header, body)) = text.split_once('\n') else {
-        datagram.error = Some("no newline after the header line".to_owned());
+        problems.push("no newline after the header line".to_owned());
+        datagram.error = Some(problems.join("; "));
         return datagram;
     };
     match serde_json::from_str::<Value>(header) {
@@ -152,27 +312,293 @@ pub fn parse_datagram(bytes: &[u8]) -> Datagram {
             datagram.header_ok = h.get("format").and_then(Value::as_str) == Some("json")
                 && h.get("version").and_then(Value::as_i64) == Some(1);
             if !datagram.header_ok {
-                datagram.error = Some(format!(
+                problems.push(format!(
                     "header is not {{\"format\": \"json\", \"version\": 1}}: {header}"
                 ));
             }
         }
-        Err(e) => datagram.error = Some(format!("header is not JSON ({e}): {header}")),
+        Err(e) => problems.push(format!("header is not JSON ({e}): {header}")),
     }
     match serde_json::from_str::<Value>(body) {
-        Ok(document) if document.is_object() => datagram.document = Some(document),
-        Ok(_) => {
-            datagram
-                .error
-                .get_or_insert_with(|| "document is not a JSON object".to_owned());
+        Ok(document) if document.is_object() => {
+            problems.extend(validate_document(&document, mode));
+            datagram.document = Some(document);
         }
-        Err(e) => {
-            datagram
-                .error
-                .get_or_insert_with(|| format!("document is not JSON: {e}"));
-        }
+        Ok(_) => problems.push("document is not a JSON object".to_owned()),
+        Err(e) => problems.push(format!("document is not JSON: {e}")),
+    }
+    if !problems.is_empty() {
+        datagram.error = Some(problems.join("; "));
     }
     datagram
+}
+
+/// Every rule of the X-Ray segment document format that `document` (a top-level document,
+/// as sent in one datagram) breaks; empty when it is valid. Nested subsegments are checked
+/// too. See the module documentation for the rules and their sources.
+pub fn validate_document(document: &Value, mode: Mode) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Some(object) = document.as_object() else {
+        return vec!["document is not a JSON object".to_owned()];
+    };
+    let independent_subsegment = object.get("type").is_some();
+    if let Some(kind) = object.get("type") {
+        if kind != "subsegment" {
+            problems.push(format!("`type` is {kind}, not \"subsegment\""));
+        }
+    }
+    let what = describe_entity(object);
+    if independent_subsegment {
+        for field in ["trace_id", "parent_id"] {
+            if !object.contains_key(field) {
+                problems.push(format!("{what}: a subsegment sent on its own needs `{field}`"));
+            }
+        }
+    } else {
+        if mode == Mode::Lambda {
+            problems.push(format!(
+                "{what}: a full segment sent from inside Lambda (only subsegments under \
+                 Lambda's own segment are valid there, with `type: \"subsegment\"`, \
+                 `trace_id` and `parent_id`); X-Ray would draw it as a node of its own on \
+                 the service map"
+            ));
+        }
+        if !object.contains_key("trace_id") {
+            problems.push(format!("{what}: a segment needs `trace_id`"));
+        }
+    }
+    let is_segment = !independent_subsegment;
+    check_entity(object, is_segment, &what, &mut problems);
+    problems
+}
+
+/// "segment \"name\" (id)" or "subsegment …", for messages.
+fn describe_entity(object: &Map<String, Value>) -> String {
+    let kind = if object.contains_key("type") {
+        "subsegment"
+    } else {
+        "segment"
+    };
+    format!(
+        "{kind} {} ({})",
+        object.get("name").unwrap_or(&Value::Null),
+        object.get("id").and_then(Value::as_str).unwrap_or("no id")
+    )
+}
+
+fn check_entity(object: &Map<String, Value>, is_segment: bool, what: &str, problems: &mut Vec<String>) {
+    let mut problem = |text: String| problems.push(format!("{what}: {text}"));
+
+    // name
+    match object.get("name").and_then(Value::as_str) {
+        None => problem("no `name` (a string)".into()),
+        Some(name) => {
+            let length = name.chars().count();
+            if name.is_empty() {
+                problem("empty `name`".into());
+            }
+            if is_segment {
+                if length > MAX_SEGMENT_NAME {
+                    problem(format!(
+                        "segment `name` of {length} characters (at most {MAX_SEGMENT_NAME})"
+                    ));
+                }
+                if let Some(bad) = name.chars().find(|c| !segment_name_char(*c)) {
+                    problem(format!(
+                        "segment `name` has {bad:?}: only Unicode letters, numbers, whitespace and \
+                         _ . : / % & # = + \\ - @"
+                    ));
+                }
+            } else if length > MAX_SUBSEGMENT_NAME {
+                problem(format!(
+                    "subsegment `name` of {length} characters (at most {MAX_SUBSEGMENT_NAME})"
+                ));
+            }
+        }
+    }
+
+    // ids and times
+    match object.get("id").and_then(Value::as_str) {
+        None => problem("no `id` (16 hexadecimal digits)".into()),
+        Some(id) if !is_hex_id(id) => problem(format!("`id` {id:?} is not 16 hexadecimal digits")),
+        Some(_) => {}
+    }
+    if let Some(parent) = object.get("parent_id") {
+        if !parent.as_str().is_some_and(is_hex_id) {
+            problem(format!("`parent_id` {parent} is not 16 hexadecimal digits"));
+        }
+    }
+    if let Some(trace_id) = object.get("trace_id") {
+        if !trace_id.as_str().is_some_and(is_trace_id) {
+            problem(format!(
+                "`trace_id` {trace_id} is not 1-<8 hex digits>-<24 hex digits>"
+            ));
+        }
+    }
+    if !object.get("start_time").is_some_and(Value::is_number) {
+        problem("no `start_time` (a number, epoch seconds)".into());
+    }
+    let in_progress = match object.get("in_progress") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            problem(format!("`in_progress` {other} is not a boolean"));
+            false
+        }
+    };
+    match object.get("end_time") {
+        Some(end) if !end.is_number() => problem(format!("`end_time` {end} is not a number")),
+        None if !in_progress => problem("neither `end_time` nor `in_progress: true`".into()),
+        _ => {}
+    }
+
+    // subsegment-only and typed fields
+    if let Some(namespace) = object.get("namespace") {
+        if is_segment {
+            problem(format!(
+                "`namespace` {namespace} on a segment (a subsegment field)"
+            ));
+        } else if namespace != "aws" && namespace != "remote" {
+            problem(format!(
+                "`namespace` {namespace} is neither \"aws\" nor \"remote\""
+            ));
+        }
+    }
+    for flag in ["error", "fault", "throttle"] {
+        if let Some(value) = object.get(flag) {
+            if !value.is_boolean() {
+                problem(format!("`{flag}` {value} is not a boolean"));
+            }
+        }
+    }
+    if let Some(metadata) = object.get("metadata") {
+        if !metadata.is_object() {
+            problem("`metadata` is not an object".into());
+        }
+    }
+    if let Some(http) = object.get("http") {
+        match http.as_object() {
+            None => problem("`http` is not an object".into()),
+            Some(http) => {
+                if let Some(response) = http.get("response") {
+                    for field in ["status", "content_length"] {
+                        if let Some(value) = response.get(field) {
+                            if !value.is_number() {
+                                problem(format!("`http.response.{field}` {value} is not a number"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(ids) = object.get("precursor_ids") {
+        let valid = ids
+            .as_array()
+            .is_some_and(|ids| ids.iter().all(|id| id.as_str().is_some_and(is_hex_id)));
+        if !valid {
+            problem(format!(
+                "`precursor_ids` {ids} is not an array of 16-hex-digit ids"
+            ));
+        }
+    }
+
+    // annotations
+    if let Some(annotations) = object.get("annotations") {
+        match annotations.as_object() {
+            None => problem("`annotations` is not an object".into()),
+            Some(annotations) => {
+                for (key, value) in annotations {
+                    let key_length = key.chars().count();
+                    if key.is_empty()
+                        || key_length > MAX_ANNOTATION_KEY
+                        || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    {
+                        problem(format!(
+                            "annotation key {key:?}: keys are 1 to {MAX_ANNOTATION_KEY} of A-Z a-z 0-9 _"
+                        ));
+                    }
+                    match value {
+                        Value::String(text) if text.chars().count() > MAX_ANNOTATION_VALUE => {
+                            problem(format!(
+                            "annotation {key:?}: a string of {} characters (at most {MAX_ANNOTATION_VALUE})",
+                            text.chars().count()
+                        ))
+                        }
+                        Value::String(_) | Value::Number(_) | Value::Bool(_) => {}
+                        other => problem(format!(
+                            "annotation {key:?}: {other} is not a string, number or boolean"
+                        )),
+                    }
+                }
+            }
+        }
+    }
+
+    // cause: an exception id, or an object whose exceptions each have an id
+    match object.get("cause") {
+        None => {}
+        Some(Value::String(id)) if id.chars().count() == 16 => {}
+        Some(Value::Object(cause)) => {
+            if let Some(exceptions) = cause.get("exceptions") {
+                match exceptions.as_array() {
+                    None => problem("`cause.exceptions` is not an array".into()),
+                    Some(exceptions) => {
+                        for exception in exceptions {
+                            if !exception["id"].as_str().is_some_and(is_hex_id) {
+                                problem(format!(
+                                    "exception without an `id` of 16 hexadecimal digits: {exception}"
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Some(other) => problem(format!(
+            "`cause` {other} is neither a 16-character exception id nor an object"
+        )),
+    }
+
+    // nested subsegments: the same rules, as subsegments
+    if let Some(children) = object.get("subsegments") {
+        match children.as_array() {
+            None => problems.push(format!("{what}: `subsegments` is not an array")),
+            Some(children) => {
+                for child in children {
+                    match child.as_object() {
+                        None => problems.push(format!("{what}: a subsegment is not an object: {child}")),
+                        Some(child) => {
+                            let what = format!(
+                                "subsegment {} ({}) in {what}",
+                                child.get("name").unwrap_or(&Value::Null),
+                                child.get("id").and_then(Value::as_str).unwrap_or("no id")
+                            );
+                            check_entity(child, false, &what, problems);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn segment_name_char(c: char) -> bool {
+    c.is_alphanumeric() || c.is_whitespace() || "_.:/%&#=+\\-@".contains(c)
+}
+
+/// 16 hexadecimal digits.
+pub fn is_hex_id(id: &str) -> bool {
+    id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// `1-<8 hex digits>-<24 hex digits>`.
+pub fn is_trace_id(trace_id: &str) -> bool {
+    let parts: Vec<&str> = trace_id.split('-').collect();
+    matches!(parts.as_slice(), ["1", time, random]
+        if time.len() == 8
+            && random.len() == 24
+            && time.chars().chain(random.chars()).all(|c| c.is_ascii_hexdigit()))
 }
 
 /// The document itself first, then every nested `subsegments` entry, depth first.

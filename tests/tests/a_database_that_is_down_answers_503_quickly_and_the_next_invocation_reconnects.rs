@@ -6,12 +6,10 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::bail;
 use cruddur_tests::{
-    all_subsegments, database, events::home_activities_event, trace_header, Behaviour, Invocation, Stack,
-    DEFAULT_TIMEOUT,
+    all_subsegments, database, events::home_activities_event, Behaviour, Stack, DEFAULT_TIMEOUT,
 };
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
@@ -19,17 +17,6 @@ use tokio::task::JoinHandle;
 
 /// The most a refused connection may take to become a 503 (above the 2 s connect timeout).
 const QUICK: Duration = Duration::from_secs(3);
-
-fn home() -> Value {
-    home_activities_event()
-}
-
-async fn invoke(stack: &Stack) -> anyhow::Result<(Invocation, Value, String)> {
-    let (header, root, _) = trace_header(true);
-    let invocation = stack.runtime.invoke(home(), Some(&header)).await?;
-    let response = invocation.json();
-    Ok((invocation, response, root))
-}
 
 #[tokio::test]
 async fn a_closed_port_is_a_503_a_fault_and_an_error_line_and_the_process_goes_on() -> anyhow::Result<()> {
@@ -39,7 +26,8 @@ async fn a_closed_port_is_a_503_a_fault_and_an_error_line_and_the_process_goes_o
     let stack = Stack::start("home-activities", Behaviour::Healthy, &[("DATABASE_URL", &url)]).await?;
 
     for attempt in 0..2 {
-        let (invocation, response, root) = invoke(&stack).await?;
+        let traced = stack.invoke(home_activities_event()).await?;
+        let (invocation, response, root) = (&traced.invocation, traced.json(), &traced.root);
         assert!(
             invocation.handler_duration() < QUICK,
             "{:?}",
@@ -52,16 +40,7 @@ async fn a_closed_port_is_a_503_a_fault_and_an_error_line_and_the_process_goes_o
         assert!(!body.to_string().contains("not-the-password"));
 
         // X-Ray: the invocation is a fault, and so is its query, with the cause.
-        let docs = eventually("the X-Ray documents", || {
-            let docs: Vec<Value> = stack
-                .xray
-                .documents()
-                .into_iter()
-                .filter(|d| d["trace_id"] == root.as_str())
-                .collect();
-            (!docs.is_empty()).then_some(docs)
-        })
-        .await?;
+        let docs = stack.xray_trace(root).await?;
         let all: Vec<Value> = docs.iter().flat_map(all_subsegments).collect();
         let invocation_doc = all.iter().find(|s| s["name"] == "home-activities").unwrap();
         assert_eq!(invocation_doc["fault"], true, "{invocation_doc}");
@@ -102,6 +81,7 @@ async fn a_closed_port_is_a_503_a_fault_and_an_error_line_and_the_process_goes_o
         assert!(!stack.function.output_tail(200).contains("not-the-password"));
     }
     assert!(stack.function.is_running());
+    stack.check_traces()?;
     Ok(())
 }
 
@@ -125,19 +105,19 @@ async fn the_next_invocation_reconnects_once_the_database_is_back() -> anyhow::R
     )
     .await?;
 
-    let (_, response, _) = invoke(&stack).await?;
+    let response = stack.invoke(home_activities_event()).await?.json();
     assert_eq!(response["statusCode"], 200, "{response}");
     assert!(response["body"].as_str().unwrap().contains("Cloud is fun!"));
 
     proxy.cut();
-    let (invocation, response, _) = invoke(&stack).await?;
-    assert_eq!(response["statusCode"], 503, "{response}");
-    assert!(invocation.handler_duration() < QUICK);
+    let traced = stack.invoke(home_activities_event()).await?;
+    assert_eq!(traced.json()["statusCode"], 503, "{}", traced.json());
+    assert!(traced.invocation.handler_duration() < QUICK);
 
     proxy.restore();
-    let (_, response, _) = invoke(&stack).await?;
+    let response = stack.invoke(home_activities_event()).await?.json();
     assert_eq!(response["statusCode"], 200, "reconnected: {response}");
-    let (_, response, _) = invoke(&stack).await?;
+    let response = stack.invoke(home_activities_event()).await?.json();
     assert_eq!(response["statusCode"], 200, "{response}");
     Ok(())
 }
@@ -198,19 +178,5 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.cut();
         self.accept.abort();
-    }
-}
-
-/// Polls `probe` until it finds something, for up to [`DEFAULT_TIMEOUT`].
-async fn eventually<T>(what: &str, probe: impl Fn() -> Option<T>) -> anyhow::Result<T> {
-    let deadline = Instant::now() + DEFAULT_TIMEOUT;
-    loop {
-        if let Some(found) = probe() {
-            return Ok(found);
-        }
-        if Instant::now() >= deadline {
-            bail!("no {what} within {DEFAULT_TIMEOUT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -5,13 +5,11 @@
 //! values, and an X-Ray `sql` subsegment (`sanitized_query`, `database_type`, `url`
 //! without the password).
 
-use std::time::{Duration, Instant};
-
-use anyhow::{bail, ensure};
+use anyhow::ensure;
 use cruddur_tests::{
     all_subsegments, database,
     events::{rest_api_event, signed_in},
-    otel_trace_id_from_root, trace_header, Behaviour, ReceivedSpan, Stack, DEFAULT_TIMEOUT,
+    eventually, Behaviour, ReceivedSpan, Stack, Traced,
 };
 use serde_json::{json, Value};
 
@@ -36,7 +34,8 @@ async fn activities_replies_and_messages_are_stored_in_postgres_and_traced_query
         None,
         Some(&body),
     );
-    let (activity, trace) = invoke(&create, signed_in(event, ANDREW_SUB, "andrewbrown")).await?;
+    let trace = create.invoke(signed_in(event, ANDREW_SUB, "andrewbrown")).await?;
+    let activity = trace.api_body(200)?;
     assert_eq!(activity["message"], text.as_str());
     assert_eq!(activity["handle"], "andrewbrown");
     let uuid = activity["uuid"].as_str().unwrap().to_owned();
@@ -68,7 +67,8 @@ async fn activities_replies_and_messages_are_stored_in_postgres_and_traced_query
             None,
         )
     };
-    let (shown, trace) = invoke(&show, show_event()).await?;
+    let trace = show.invoke(show_event()).await?;
+    let shown = trace.api_body(200)?;
     assert_eq!(shown["message"], text.as_str());
     assert_eq!(shown["replies"], json!([]));
     check_queries(
@@ -98,7 +98,8 @@ async fn activities_replies_and_messages_are_stored_in_postgres_and_traced_query
         None,
         Some(&body),
     );
-    let (created, trace) = invoke(&reply, signed_in(event, WORF_SUB, "worf")).await?;
+    let trace = reply.invoke(signed_in(event, WORF_SUB, "worf")).await?;
+    let created = trace.api_body(200)?;
     assert_eq!(created["handle"], "worf", "authored by the caller");
     assert_eq!(created["reply_to_activity_uuid"], uuid.as_str());
     check_queries(
@@ -109,7 +110,7 @@ async fn activities_replies_and_messages_are_stored_in_postgres_and_traced_query
         &["SELECT users", "SELECT activities", "INSERT activities"],
     )
     .await?;
-    let (shown, _) = invoke(&show, show_event()).await?;
+    let shown = show.invoke(show_event()).await?.api_body(200)?;
     assert_eq!(shown["replies_count"], 1);
     assert_eq!(shown["replies"][0]["message"], reply_text.as_str());
     assert_eq!(shown["replies"][0]["uuid"], created["uuid"]);
@@ -119,7 +120,8 @@ async fn activities_replies_and_messages_are_stored_in_postgres_and_traced_query
     let send = Stack::start("create-message", Behaviour::Healthy, &env).await?;
     let body = json!({"message": message_text, "user_receiver_handle": "@garek"}).to_string();
     let event = rest_api_event("POST", "/api/messages", "/api/messages", None, None, Some(&body));
-    let (sent, trace) = invoke(&send, signed_in(event, ANDREW_SUB, "andrewbrown")).await?;
+    let trace = send.invoke(signed_in(event, ANDREW_SUB, "andrewbrown")).await?;
+    let sent = trace.api_body(200)?;
     assert_eq!(sent["message"], message_text.as_str());
     check_queries(
         &send,
@@ -138,7 +140,8 @@ async fn activities_replies_and_messages_are_stored_in_postgres_and_traced_query
         None,
         None,
     );
-    let (conversation, trace) = invoke(&read, signed_in(event, ANDREW_SUB, "andrewbrown")).await?;
+    let trace = read.invoke(signed_in(event, ANDREW_SUB, "andrewbrown")).await?;
+    let conversation = trace.api_body(200)?;
     let texts: Vec<&str> = conversation
         .as_array()
         .unwrap()
@@ -155,8 +158,9 @@ async fn activities_replies_and_messages_are_stored_in_postgres_and_traced_query
     )
     .await?;
 
-    // Nothing was logged as a failure.
+    // Nothing was logged as a failure; every trace is whole, every X-Ray document valid.
     for stack in [&create, &show, &reply, &send, &read] {
+        stack.check_traces()?;
         let errors: Vec<Value> = stack
             .function
             .json_logs()
@@ -172,34 +176,13 @@ async fn activities_replies_and_messages_are_stored_in_postgres_and_traced_query
 const ANDREW_SUB: &str = "8b1f4c9e-2d7a-4e31-9c5b-6a0f3e2d1c4b";
 const WORF_SUB: &str = "c4e2a7d1-5b3f-4a69-8e0c-1d2f3a4b5c6d";
 
-/// One invocation's ids.
-struct Trace {
-    root: String,
-    hex: String,
-}
-
-/// Invokes `event` under a fresh sampled trace; expects 200 and returns the JSON body.
-async fn invoke(stack: &Stack, event: Value) -> anyhow::Result<(Value, Trace)> {
-    let (header, root, _) = trace_header(true);
-    let invocation = stack.runtime.invoke(event, Some(&header)).await?;
-    let response = invocation.json();
-    ensure!(
-        response["statusCode"] == 200,
-        "{}: {response}",
-        stack.function.name()
-    );
-    let body = serde_json::from_str(response["body"].as_str().unwrap_or_default())?;
-    let hex = otel_trace_id_from_root(&root);
-    Ok((body, Trace { root, hex }))
-}
-
 /// The OTLP span named `name` of `trace`.
-fn span(stack: &Stack, trace: &Trace, name: &str) -> anyhow::Result<ReceivedSpan> {
+fn span(stack: &Stack, trace: &Traced, name: &str) -> anyhow::Result<ReceivedSpan> {
     stack
         .otlp
         .spans()
         .into_iter()
-        .find(|s| s.trace_id_hex == trace.hex && s.name == name)
+        .find(|s| s.trace_id_hex == trace.trace_hex && s.name == name)
         .ok_or_else(|| anyhow::anyhow!("no span {name}"))
 }
 
@@ -207,7 +190,7 @@ fn span(stack: &Stack, trace: &Trace, name: &str) -> anyhow::Result<ReceivedSpan
 /// none of `secrets` (the user's texts, the password) appears in them; returns them.
 async fn check_queries(
     stack: &Stack,
-    trace: &Trace,
+    trace: &Traced,
     url: &str,
     values: &[&str],
     expected: &[&str],
@@ -225,7 +208,7 @@ async fn check_queries(
             .otlp
             .spans()
             .into_iter()
-            .filter(|s| s.trace_id_hex == trace.hex && s.attr("db.system").is_some())
+            .filter(|s| s.trace_id_hex == trace.trace_hex && s.attr("db.system").is_some())
             .collect();
         spans.sort_by_key(|s| s.start_time_unix_nano);
         (spans.len() >= expected.len()).then_some(spans)
@@ -288,18 +271,4 @@ async fn check_queries(
         }
     }
     Ok(queries)
-}
-
-/// Polls `probe` until it finds something, for up to [`DEFAULT_TIMEOUT`].
-async fn eventually<T>(what: &str, probe: impl Fn() -> Option<T>) -> anyhow::Result<T> {
-    let deadline = Instant::now() + DEFAULT_TIMEOUT;
-    loop {
-        if let Some(found) = probe() {
-            return Ok(found);
-        }
-        if Instant::now() >= deadline {
-            bail!("no {what} within {DEFAULT_TIMEOUT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }

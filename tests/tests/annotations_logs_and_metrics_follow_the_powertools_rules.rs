@@ -6,46 +6,23 @@
 use cruddur_tests::{
     all_subsegments,
     events::{rest_api_event, set_header, signed_in, ID_TOKEN},
-    trace_header, Behaviour, Invocation, Stack, DEFAULT_TIMEOUT,
+    Behaviour, Stack, Traced, DEFAULT_TIMEOUT,
 };
 use serde_json::Value;
 
-async fn call(stack: &Stack, path: &str) -> anyhow::Result<Invocation> {
-    let (header, _, _) = trace_header(true);
+/// `GET <path>` to the powertools-parity example, under a fresh sampled trace.
+async fn get(stack: &Stack, path: &str) -> anyhow::Result<Traced> {
     stack
-        .runtime
-        .invoke(rest_api_event("GET", path, path, None, None, None), Some(&header))
+        .invoke(rest_api_event("GET", path, path, None, None, None))
         .await
-}
-
-fn lines_of(stack: &Stack, invocation: &Invocation) -> Vec<Value> {
-    stack
-        .function
-        .json_logs()
-        .into_iter()
-        .filter(|l| l["requestId"] == invocation.request_id.as_str())
-        .collect()
-}
-
-/// Waits until the invocation's EMF line is out (it is written after the response).
-async fn settled(stack: &Stack, invocation: &Invocation) -> anyhow::Result<()> {
-    let id = invocation.request_id.as_str();
-    stack
-        .function
-        .wait_for_json_log(
-            |l| l.get("_aws").is_some() && l["requestId"] == id,
-            DEFAULT_TIMEOUT,
-        )
-        .await?;
-    Ok(())
 }
 
 #[tokio::test]
 async fn annotations_follow_xray_rules_and_cold_start_is_everywhere() -> anyhow::Result<()> {
     let stack = Stack::start_example("powertools-parity", Behaviour::Healthy, &[]).await?;
     for n in 0..2 {
-        let invocation = call(&stack, "/ok").await?;
-        settled(&stack, &invocation).await?;
+        let invocation = get(&stack, "/ok").await?;
+        stack.settled(invocation.request_id()).await?;
         let docs = stack.xray.wait_for_documents(n + 1, DEFAULT_TIMEOUT).await?;
         let doc = docs.last().unwrap();
         assert_eq!(doc["annotations"]["ColdStart"], n == 0);
@@ -74,6 +51,7 @@ async fn annotations_follow_xray_rules_and_cold_start_is_everywhere() -> anyhow:
         );
 
         let spans = stack.otlp.wait_for_spans(2 * (n + 1), DEFAULT_TIMEOUT).await?;
+        stack.otlp.ensure_traces_complete(&[])?;
         let root = spans.iter().rev().find(|s| s.kind == 2).unwrap();
         assert_eq!(
             root.attr("faas.coldstart").and_then(|v| v.as_bool()),
@@ -84,7 +62,7 @@ async fn annotations_follow_xray_rules_and_cold_start_is_everywhere() -> anyhow:
             Some(stack.runtime.function_arn().as_str())
         );
 
-        for line in lines_of(&stack, &invocation) {
+        for line in stack.lines_of(invocation.request_id()) {
             if line.get("_aws").is_some() {
                 assert_eq!(
                     line.get("ColdStart").is_some(),
@@ -107,14 +85,11 @@ async fn annotations_follow_xray_rules_and_cold_start_is_everywhere() -> anyhow:
 async fn metrics_stay_within_emf_limits_and_keep_their_own_dimensions() -> anyhow::Result<()> {
     let env = [("POWERTOOLS_METRICS_DEFAULT_DIMENSIONS", "environment=test")];
     let stack = Stack::start_example("powertools-parity", Behaviour::Healthy, &env).await?;
-    let invocation = call(&stack, "/metrics").await?;
-    // Every EMF line is out once the runtime asks for the next event.
-    stack.runtime.next_after(&invocation.request_id).await?;
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let emf: Vec<Value> = lines_of(&stack, &invocation)
-        .into_iter()
-        .filter(|l| l.get("_aws").is_some())
-        .collect();
+    let invocation = get(&stack, "/metrics").await?;
+    // Every EMF line is out once the runtime asks for the next event (from then on Lambda
+    // may freeze the process, as the emulator does).
+    stack.settled(invocation.request_id()).await?;
+    let emf = stack.function.emf_lines_of(invocation.request_id());
     let directive = |line: &Value| line["_aws"]["CloudWatchMetrics"][0].clone();
     let names = |line: &Value| -> Vec<String> {
         directive(line)["Metrics"]
@@ -191,7 +166,8 @@ async fn metrics_stay_within_emf_limits_and_keep_their_own_dimensions() -> anyho
     assert_eq!(single["provider"], "stripe");
 
     // The reserved name was refused, and said so.
-    let refused = lines_of(&stack, &invocation)
+    let refused = stack
+        .lines_of(invocation.request_id())
         .into_iter()
         .find(|l| l["message"] == "metric not recorded")
         .expect("a WARN line for the reserved metric name");
@@ -209,8 +185,8 @@ async fn metrics_stay_within_emf_limits_and_keep_their_own_dimensions() -> anyho
 #[tokio::test]
 async fn spawned_tasks_log_with_the_request_id() -> anyhow::Result<()> {
     let stack = Stack::start_example("powertools-parity", Behaviour::Healthy, &[]).await?;
-    let invocation = call(&stack, "/spawn").await?;
-    let id = invocation.request_id.as_str();
+    let invocation = get(&stack, "/spawn").await?;
+    let id = invocation.request_id();
     let line = stack
         .function
         .wait_for_json_log(|l| l["message"] == "from a spawned task", DEFAULT_TIMEOUT)
@@ -230,9 +206,10 @@ async fn log_level_comes_from_lambda_and_rust_log_overrides_it() -> anyhow::Resu
         &[("AWS_LAMBDA_LOG_LEVEL", "WARN")],
     )
     .await?;
-    let invocation = call(&warn_only, "/reject").await?;
-    settled(&warn_only, &invocation).await?;
-    let levels: Vec<Value> = lines_of(&warn_only, &invocation)
+    let invocation = get(&warn_only, "/reject").await?;
+    warn_only.settled(invocation.request_id()).await?;
+    let levels: Vec<Value> = warn_only
+        .lines_of(invocation.request_id())
         .iter()
         .filter_map(|l| l.get("level").cloned())
         .collect();
@@ -240,8 +217,8 @@ async fn log_level_comes_from_lambda_and_rust_log_overrides_it() -> anyhow::Resu
 
     let env = [("AWS_LAMBDA_LOG_LEVEL", "WARN"), ("RUST_LOG", "debug")];
     let debug = Stack::start_example("powertools-parity", Behaviour::Healthy, &env).await?;
-    let invocation = call(&debug, "/debug").await?;
-    let id = invocation.request_id.as_str();
+    let invocation = get(&debug, "/debug").await?;
+    let id = invocation.request_id();
     debug
         .function
         .wait_for_json_log(|l| l["level"] == "DEBUG" && l["requestId"] == id, DEFAULT_TIMEOUT)
@@ -257,9 +234,9 @@ async fn debug_lines_are_sampled_per_invocation() -> anyhow::Result<()> {
             ("POWERTOOLS_LOGGER_SAMPLE_RATE", rate),
         ];
         let stack = Stack::start_example("powertools-parity", Behaviour::Healthy, &env).await?;
-        let invocation = call(&stack, "/debug").await?;
-        settled(&stack, &invocation).await?;
-        let lines = lines_of(&stack, &invocation);
+        let invocation = get(&stack, "/debug").await?;
+        stack.settled(invocation.request_id()).await?;
+        let lines = stack.lines_of(invocation.request_id());
         let debug = lines.iter().find(|l| l["level"] == "DEBUG");
         assert_eq!(debug.is_some(), expect_debug, "rate {rate}: {lines:#?}");
         if let Some(line) = debug {
@@ -293,8 +270,9 @@ async fn logged_events_never_show_secrets() -> anyhow::Result<()> {
     event["requestContext"]["identity"]["accessKey"] = "AKIAs3cretaccesskey".into();
     event["requestContext"]["identity"]["cognitoIdentityId"] = "s3cret-identity".into();
     let invocation = stack.runtime.invoke(event, None).await?;
-    settled(&stack, &invocation).await?;
-    let logged = lines_of(&stack, &invocation)
+    stack.settled(&invocation.request_id).await?;
+    let logged = stack
+        .lines_of(&invocation.request_id)
         .into_iter()
         .find(|l| l["message"] == "Lambda invocation event")
         .expect("event line");

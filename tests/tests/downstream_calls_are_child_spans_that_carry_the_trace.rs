@@ -7,10 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use cruddur_tests::{
-    all_subsegments, events::rest_api_event, otel_trace_id_from_root, trace_header, Behaviour, MotoServer,
-    Stack, DEFAULT_TIMEOUT,
-};
+use cruddur_tests::{all_subsegments, events::rest_api_event, Behaviour, MotoServer, Stack, DEFAULT_TIMEOUT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const HONEYCOMB_KEY: &str = "hcaik_s3cret_from_ssm";
@@ -81,13 +78,11 @@ async fn downstream_calls_are_child_spans_that_carry_the_trace() -> anyhow::Resu
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let stack = Stack::start_example("downstream-calls", Behaviour::Healthy, &env).await?;
 
-    let (header, root, _) = trace_header(true);
-    let trace_hex = otel_trace_id_from_root(&root);
-    let invocation = stack
-        .runtime
-        .invoke(rest_api_event("GET", "/", "/", None, None, None), Some(&header))
+    let traced = stack
+        .invoke(rest_api_event("GET", "/", "/", None, None, None))
         .await?;
-    let response = invocation.json();
+    let (root, trace_hex) = (traced.root.clone(), traced.trace_hex.clone());
+    let response = traced.json();
     assert_eq!(response["statusCode"], 200, "{response}");
     assert_eq!(
         response["body"],
@@ -196,5 +191,6 @@ async fn downstream_calls_are_child_spans_that_carry_the_trace() -> anyhow::Resu
     for (pillar, text) in [("logs", &output), ("X-Ray", &datagrams), ("OTLP", &attributes)] {
         assert!(!text.contains(URL_TOKEN), "the URL's token reached {pillar}");
     }
+    stack.check_traces()?;
     Ok(())
 }

@@ -3,27 +3,23 @@
 //! an `exception` event, an ERROR log line and the error metric; and the process
 //! serves the next request. A 4xx is an X-Ray `error`, never logged as a failure.
 
-use cruddur_tests::{
-    all_subsegments, events::rest_api_event, otel_trace_id_from_root, trace_header, Behaviour, Invocation,
-    Stack, DEFAULT_TIMEOUT,
-};
+use cruddur_tests::{all_subsegments, events::rest_api_event, Behaviour, Stack, Traced, DEFAULT_TIMEOUT};
 use serde_json::Value;
 
-async fn call(stack: &Stack, path: &str) -> anyhow::Result<(Invocation, String, String)> {
-    let (header, root, _) = trace_header(true);
-    let event = rest_api_event("GET", path, path, None, None, None);
-    let trace_hex = otel_trace_id_from_root(&root);
-    Ok((stack.runtime.invoke(event, Some(&header)).await?, root, trace_hex))
+/// `GET <path>` to the powertools-parity example, under a fresh sampled trace.
+async fn get(stack: &Stack, path: &str) -> anyhow::Result<Traced> {
+    stack
+        .invoke(rest_api_event("GET", path, path, None, None, None))
+        .await
 }
 
-async fn xray_document(stack: &Stack, root: &str) -> anyhow::Result<Value> {
-    for _ in 0..100 {
-        if let Some(doc) = stack.xray.documents().into_iter().find(|d| d["trace_id"] == root) {
-            return Ok(doc);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    anyhow::bail!("no X-Ray document for {root}")
+/// The invocation's own X-Ray document (its subsegment under Lambda's facade).
+async fn xray_document(stack: &Stack, traced: &Traced) -> anyhow::Result<Value> {
+    let documents = stack.xray_trace(&traced.root).await?;
+    documents
+        .into_iter()
+        .find(|d| d["parent_id"] == traced.parent.as_str())
+        .ok_or_else(|| anyhow::anyhow!("no X-Ray document under Lambda's segment {}", traced.parent))
 }
 
 #[tokio::test]
@@ -31,7 +27,8 @@ async fn errors_and_panics_are_recorded_in_every_pillar() -> anyhow::Result<()> 
     let stack = Stack::start_example("powertools-parity", Behaviour::Healthy, &[]).await?;
     let mut spans_expected = 0;
     for (path, exception_type) in [("/fail", "HandlerError"), ("/panic", "Panic")] {
-        let (invocation, root, trace_hex) = call(&stack, path).await?;
+        let traced = get(&stack, path).await?;
+        let (invocation, root, trace_hex) = (&traced.invocation, &traced.root, &traced.trace_hex);
         let response = invocation.json();
         assert_eq!(response["statusCode"], 500, "{response}");
         let body: Value = serde_json::from_str(response["body"].as_str().unwrap())?;
@@ -43,7 +40,7 @@ async fn errors_and_panics_are_recorded_in_every_pillar() -> anyhow::Result<()> 
             "internals leaked: {text}"
         );
 
-        let doc = xray_document(&stack, &root).await?;
+        let doc = xray_document(&stack, &traced).await?;
         assert_eq!(doc["fault"], true, "{doc}");
         let exception = &doc["cause"]["exceptions"][0];
         assert_eq!(exception["type"], exception_type);
@@ -62,7 +59,7 @@ async fn errors_and_panics_are_recorded_in_every_pillar() -> anyhow::Result<()> 
         let spans = stack.otlp.wait_for_spans(spans_expected, DEFAULT_TIMEOUT).await?;
         let span = spans
             .iter()
-            .find(|s| s.trace_id_hex == trace_hex)
+            .find(|s| &s.trace_id_hex == trace_hex)
             .expect("invocation span");
         assert_eq!(span.status_code, 2, "STATUS_CODE_ERROR");
         let event = span
@@ -101,14 +98,15 @@ async fn errors_and_panics_are_recorded_in_every_pillar() -> anyhow::Result<()> 
     }
 
     // The process lives on: the next request is served.
-    let (invocation, _, _) = call(&stack, "/ok").await?;
-    assert_eq!(invocation.json()["statusCode"], 200);
+    let ok = get(&stack, "/ok").await?;
+    assert_eq!(ok.json()["statusCode"], 200);
     assert!(stack.function.is_running());
 
     // A 4xx: X-Ray `error`, no fault, no error status, a WARN line and no ERROR line.
-    let (invocation, root, trace_hex) = call(&stack, "/reject").await?;
+    let traced = get(&stack, "/reject").await?;
+    let (invocation, trace_hex) = (&traced.invocation, &traced.trace_hex);
     assert_eq!(invocation.json()["statusCode"], 422);
-    let doc = xray_document(&stack, &root).await?;
+    let doc = xray_document(&stack, &traced).await?;
     assert_eq!(doc["error"], true);
     assert!(doc.get("fault").is_none() && all_subsegments(&doc).iter().all(|s| s.get("fault").is_none()));
     let spans = stack
@@ -117,7 +115,7 @@ async fn errors_and_panics_are_recorded_in_every_pillar() -> anyhow::Result<()> 
         .await?;
     let span = spans
         .iter()
-        .find(|s| s.trace_id_hex == trace_hex && s.kind == 2)
+        .find(|s| &s.trace_id_hex == trace_hex && s.kind == 2)
         .expect("invocation span");
     assert_ne!(span.status_code, 2);
     let id = invocation.request_id.as_str();
@@ -141,5 +139,6 @@ async fn errors_and_panics_are_recorded_in_every_pillar() -> anyhow::Result<()> 
         (emf["Errors"].as_f64(), emf["ClientErrors"].as_f64()),
         (Some(0.0), Some(1.0))
     );
+    stack.check_traces()?;
     Ok(())
 }

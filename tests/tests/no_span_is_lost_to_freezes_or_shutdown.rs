@@ -1,11 +1,10 @@
-//! Lambda freezes the process between invocations and ends it with SIGTERM: with
-//! a healthy collector and with a slow one, every span arrives, counted exactly.
+//! Lambda freezes the process between invocations and ends it with SIGTERM (SIGKILL
+//! 500 ms later): with a healthy collector and with a slow one, every span arrives,
+//! counted exactly. The Runtime API emulator freezes and shuts down as Lambda does.
 
 use std::{collections::BTreeSet, time::Duration};
 
-use cruddur_tests::{
-    events::home_activities_event, otel_trace_id_from_root, trace_header, Behaviour, Stack, DEFAULT_TIMEOUT,
-};
+use cruddur_tests::{events::home_activities_event, Behaviour, Stack, DEFAULT_TIMEOUT};
 
 const INVOCATIONS: usize = 20;
 /// The home route makes two spans: the invocation and `mock-data`.
@@ -15,19 +14,19 @@ async fn freeze_between_invocations_then_terminate(collector: Behaviour) -> anyh
     let stack = Stack::start("home-activities", collector, &[]).await?;
     let mut traces = BTreeSet::new();
     for _ in 0..INVOCATIONS {
-        let (header, root, _) = trace_header(true);
-        traces.insert(otel_trace_id_from_root(&root));
-        let event = home_activities_event();
-        let invocation = stack.runtime.invoke(event, Some(&header)).await?;
-        assert_eq!(invocation.json()["statusCode"], 200);
-        // As Lambda does: freeze once the runtime has asked for the next event.
-        stack.runtime.next_after(&invocation.request_id).await?;
-        stack.function.sigstop()?;
+        let freezes = stack.runtime.freezes();
+        let traced = stack.invoke(home_activities_event()).await?;
+        traces.insert(traced.trace_hex.clone());
+        assert_eq!(traced.json()["statusCode"], 200);
+        // The emulator freezes the process once the runtime has asked for the next event;
+        // it stays frozen a while, and is thawed by the next event.
+        stack
+            .runtime
+            .wait_for_freeze(freezes + 1, DEFAULT_TIMEOUT)
+            .await?;
         tokio::time::sleep(Duration::from_millis(30)).await;
-        stack.function.sigcont()?;
     }
     stack.runtime.shutdown();
-    stack.function.sigterm()?;
     let status = stack.function.wait_exit(DEFAULT_TIMEOUT).await?;
     assert!(status.success(), "{status:?}\n{}", stack.function.output_tail(20));
 
@@ -41,6 +40,7 @@ async fn freeze_between_invocations_then_terminate(collector: Behaviour) -> anyh
     assert_eq!(unique.len(), spans.len(), "no span twice");
     let exported: BTreeSet<_> = spans.iter().map(|s| s.trace_id_hex.clone()).collect();
     assert_eq!(exported, traces, "every trace, and only those");
+    stack.check_traces()?;
     assert!(
         stack
             .function

@@ -6,12 +6,11 @@
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::{anyhow, Context as _};
 use cruddur_tests::{
-    events::home_activities_event, function::binary_path, trace_header, FunctionProcess, RuntimeApi,
-    DEFAULT_TIMEOUT,
+    events::home_activities_event, eventually, function::binary_path, trace_header, FunctionProcess,
+    RuntimeApi, DEFAULT_TIMEOUT,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -57,16 +56,9 @@ impl Console {
 
     /// Waits for a line matching `predicate`; returns its index.
     async fn wait_for(&self, what: &str, predicate: impl Fn(&str) -> bool) -> anyhow::Result<usize> {
-        let deadline = Instant::now() + DEFAULT_TIMEOUT;
-        loop {
-            if let Some(index) = self.lines().iter().position(|l| predicate(l)) {
-                return Ok(index);
-            }
-            if Instant::now() > deadline {
-                bail!("no {what} from trace-console:\n{}", self.lines().join("\n"));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(what, || self.lines().iter().position(|l| predicate(l)))
+            .await
+            .map_err(|e| anyhow!("{e} from trace-console:\n{}", self.lines().join("\n")))
     }
 
     /// The addresses it prints: (AWS_XRAY_DAEMON_ADDRESS, OTEL_EXPORTER_OTLP_ENDPOINT).
@@ -93,22 +85,17 @@ impl Console {
         let header = format!("── trace {root} ");
         self.wait_for("agreeing waterfall", |l| l.contains("X-Ray and OTLP agree"))
             .await?;
-        let deadline = Instant::now() + DEFAULT_TIMEOUT;
-        loop {
+        let last_waterfall = || {
             let lines = self.lines();
-            if let Some(start) = lines.iter().rposition(|l| l.starts_with(&header)) {
-                if let Some(len) = lines[start..]
-                    .iter()
-                    .position(|l| l.contains("X-Ray and OTLP agree"))
-                {
-                    return Ok(lines[start..=start + len].to_vec());
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("no agreeing waterfall of {root}:\n{}", lines.join("\n"));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            let start = lines.iter().rposition(|l| l.starts_with(&header))?;
+            let len = lines[start..]
+                .iter()
+                .position(|l| l.contains("X-Ray and OTLP agree"))?;
+            Some(lines[start..=start + len].to_vec())
+        };
+        eventually(&format!("agreeing waterfall of {root}"), last_waterfall)
+            .await
+            .map_err(|e| anyhow!("{e}:\n{}", self.lines().join("\n")))
     }
 }
 
