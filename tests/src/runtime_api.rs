@@ -209,6 +209,8 @@ pub struct RuntimeApiBuilder {
     concurrency: Option<u32>,
     ack_delay: Duration,
     shutdown_limit: Option<Duration>,
+    /// `cargo lambda watch`: none of the variables only real Lambda sets.
+    local: bool,
 }
 
 impl Default for RuntimeApiBuilder {
@@ -219,6 +221,7 @@ impl Default for RuntimeApiBuilder {
             concurrency: None,
             ack_delay: Duration::ZERO,
             shutdown_limit: None,
+            local: false,
         }
     }
 }
@@ -242,6 +245,14 @@ impl RuntimeApiBuilder {
     /// one queued event per `next` poll, however many polls are open at once.
     pub fn concurrency(mut self, max: u32) -> Self {
         self.concurrency = Some(max.max(1));
+        self.freeze = false;
+        self
+    }
+
+    /// `cargo lambda watch`'s emulator instead of Lambda: no freeze, and none of the
+    /// variables only Lambda sets (`AWS_LAMBDA_INITIALIZATION_TYPE`).
+    pub fn like_cargo_lambda_watch(mut self) -> Self {
+        self.local = true;
         self.freeze = false;
         self
     }
@@ -514,6 +525,9 @@ impl RuntimeApi {
     /// `AWS_LAMBDA_INITIALIZATION_TYPE` (`on-demand`, or `lambda-managed-instances` with
     /// `AWS_LAMBDA_MAX_CONCURRENCY`).
     pub fn lambda_env(&self) -> Vec<(String, String)> {
+        if self.shared.read(|s| s.config.local) {
+            return Vec::new();
+        }
         match self.concurrency() {
             None => vec![("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into())],
             Some(max) => vec![

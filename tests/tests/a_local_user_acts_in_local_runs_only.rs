@@ -1,12 +1,13 @@
 //! `cargo lambda watch` has no authorizer, so a local run may act as a user:
-//! `CRUDDUR_LOCAL_USER=<handle>`. Under the environment `cargo lambda watch` gives (the
-//! harness's: AWS_LAMBDA_FUNCTION_NAME, _VERSION, _MEMORY_SIZE, AWS_LAMBDA_RUNTIME_API, ...)
+//! `CRUDDUR_LOCAL_USER=<handle>`. Under the environment `cargo lambda watch` gives
+//! (AWS_LAMBDA_FUNCTION_NAME, _VERSION, _MEMORY_SIZE, AWS_LAMBDA_RUNTIME_API, ...: the
+//! harness's emulator `like_cargo_lambda_watch`)
 //! the signed-in routes then act as that user. Under the environment real Lambda gives
 //! (its reserved LAMBDA_TASK_ROOT, AWS_LAMBDA_INITIALIZATION_TYPE, ... which a function's
 //! configuration cannot set or unset) the variable is refused, with one WARN line, and
 //! the same request answers 401: the local user cannot be switched on in a deployed stack.
 
-use cruddur_tests::{events::rest_api_event, trace_header, Behaviour, Stack, DEFAULT_TIMEOUT};
+use cruddur_tests::{events::rest_api_event, trace_header, Behaviour, RuntimeApi, Stack, DEFAULT_TIMEOUT};
 use serde_json::{json, Value};
 
 /// What Lambda sets in an execution environment (provided.al2023, on-demand) beyond what
@@ -41,7 +42,9 @@ async fn answer(stack: &Stack, event: Value) -> anyhow::Result<(Value, Value)> {
 
 #[tokio::test]
 async fn a_local_run_acts_as_the_local_user() -> anyhow::Result<()> {
-    let stack = Stack::start(
+    let watch = RuntimeApi::builder().like_cargo_lambda_watch().start().await;
+    let stack = Stack::start_with_runtime(
+        watch,
         "create-activity",
         Behaviour::Healthy,
         &[("CRUDDUR_LOCAL_USER", "@worf")],

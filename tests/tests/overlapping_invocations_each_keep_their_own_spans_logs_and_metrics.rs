@@ -379,21 +379,34 @@ fn check_logs(lines: &[Value], sent: &[Sent], by_request: &BTreeMap<&str, &Sent>
                 ));
             }
         }
-        match emf.get(invocation.request_id.as_str()).map(Vec::as_slice) {
-            None | Some([]) => problems.push(format!("invocation {}: its EMF line was lost", invocation.n)),
-            Some([line]) => {
+        // Two EMF documents each: the built-in metrics, and the route's own (its RequestNumber).
+        let lines = emf
+            .get(invocation.request_id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let builtin = lines.iter().filter(|l| l.get("Requests").is_some()).count();
+        if builtin != 1 {
+            problems.push(format!(
+                "invocation {}: {builtin} EMF lines with the built-in metrics, expected one",
+                invocation.n
+            ));
+        }
+        let own: Vec<&&Value> = lines
+            .iter()
+            .filter(|l| l.get("RequestNumber").is_some())
+            .collect();
+        match own.as_slice() {
+            [] => problems.push(format!("invocation {}: its EMF line was lost", invocation.n)),
+            [line] => {
                 if line["RequestNumber"].as_f64() != Some(invocation.n as f64) {
-                    let other = line["RequestNumber"]
-                        .as_f64()
-                        .map_or("none".to_owned(), |v| format!("invocation {v}'s"));
                     problems.push(format!(
-                        "invocation {}: its EMF line has RequestNumber {} ({other}): metrics crossed",
+                        "invocation {}: its EMF line has RequestNumber {}: metrics crossed",
                         invocation.n, line["RequestNumber"]
                     ));
                 }
             }
-            Some(lines) => problems.push(format!(
-                "invocation {}: {} EMF lines, expected one",
+            lines => problems.push(format!(
+                "invocation {}: {} EMF lines with its metric, expected one",
                 invocation.n,
                 lines.len()
             )),

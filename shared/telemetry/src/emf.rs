@@ -258,8 +258,14 @@ impl MetricSet {
         }
     }
 
-    /// Renders the invocation's EMF documents (see the module doc) and resets.
-    pub fn take_lines(&mut self, trace: &TraceContext) -> Vec<Vec<u8>> {
+    /// The API route, once set.
+    pub fn route(&self) -> Option<&str> {
+        self.route.as_deref()
+    }
+
+    /// Renders the invocation's EMF documents (see the module doc) and resets. Without a
+    /// trace (the process's own report at shutdown) they name no request.
+    pub fn take_lines(&mut self, trace: Option<&TraceContext>) -> Vec<Vec<u8>> {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -272,14 +278,15 @@ impl MetricSet {
         };
         let mut lines = Vec::new();
 
+        let cold_start = trace.is_some_and(|t| t.cold_start);
         let builtin = std::mem::take(&mut self.builtin);
-        if !builtin.is_empty() || trace.cold_start {
+        if !builtin.is_empty() || cold_start {
             let mut dimensions = vec![("service".to_owned(), self.service.clone())];
             if let Some(route) = &self.route {
                 dimensions.push(("route".to_owned(), route.clone()));
             }
             let metrics: Vec<(&Metric, &[f64])> = builtin.iter().map(|m| (m, &m.values[..])).collect();
-            let cold_start = trace.cold_start.then_some(&self.function_name[..]);
+            let cold_start = cold_start.then_some(&self.function_name[..]);
             lines.push(document.render(&dimensions, &metrics, cold_start));
         }
 
@@ -315,7 +322,7 @@ impl MetricSet {
 struct Document<'a> {
     namespace: &'a str,
     timestamp: u64,
-    trace: &'a TraceContext,
+    trace: Option<&'a TraceContext>,
     metadata: &'a [(String, Value)],
 }
 
@@ -374,10 +381,12 @@ impl Document<'_> {
             );
         }
         // Not dimensions: searchable properties that tie the metrics to the trace.
-        if let Some(request_id) = &self.trace.request_id {
-            root.insert("requestId".into(), json!(request_id));
+        if let Some(trace) = self.trace {
+            if let Some(request_id) = &trace.request_id {
+                root.insert("requestId".into(), json!(request_id));
+            }
+            root.insert("xray_trace_id".into(), json!(trace.xray_trace_id));
         }
-        root.insert("xray_trace_id".into(), json!(self.trace.xray_trace_id));
         let mut line = serde_json::to_vec(&Value::Object(root)).unwrap_or_default();
         line.push(b'\n');
         line
@@ -463,7 +472,7 @@ mod tests {
         metrics.add("Booked", Unit::Count, 3.0, true).unwrap();
         metrics.add_dimension("tenant", "acme").unwrap();
         metrics.add_metadata("booking_id", json!("b-1")).unwrap();
-        let lines = metrics.take_lines(&trace(true));
+        let lines = metrics.take_lines(Some(&trace(true)));
         assert_eq!(lines.len(), 2);
         let builtin = parse(&lines[0]);
         let directives = &builtin["_aws"]["CloudWatchMetrics"];
@@ -481,7 +490,7 @@ mod tests {
         assert_eq!(directive["Metrics"][0]["StorageResolution"], 1);
         assert_eq!(own["Booked"], json!([2.0, 3.0]));
         assert!(own.get("route").is_none() && own.get("ColdStart").is_none());
-        assert!(metrics.take_lines(&trace(false)).is_empty());
+        assert!(metrics.take_lines(Some(&trace(false))).is_empty());
     }
 
     #[test]
@@ -505,7 +514,7 @@ mod tests {
         assert!(metrics.add(&"m".repeat(256), Unit::Count, 1.0, false).is_err());
         assert!(metrics.add("nan", Unit::Count, f64::NAN, false).is_err());
         assert!(metrics.add_dimension("d", "").is_err());
-        assert!(metrics.take_lines(&trace(false)).is_empty());
+        assert!(metrics.take_lines(Some(&trace(false))).is_empty());
     }
 
     #[test]
@@ -515,7 +524,7 @@ mod tests {
         metrics
             .add_single("Payment", Unit::Count, 1.0, &[("provider", "stripe")])
             .unwrap();
-        let lines = metrics.take_lines(&trace(false));
+        let lines = metrics.take_lines(Some(&trace(false)));
         assert_eq!(lines.len(), 2);
         let single = parse(&lines[1]);
         assert_eq!(
@@ -535,7 +544,7 @@ mod tests {
         for i in 0..30 {
             let _ = metrics.add_dimension(&format!("d{i}"), "v");
         }
-        let lines = metrics.take_lines(&trace(false));
+        let lines = metrics.take_lines(Some(&trace(false)));
         assert_eq!(lines.len(), 2);
         let counts: Vec<usize> = lines
             .iter()

@@ -52,6 +52,8 @@ pub(crate) struct Invocations {
     detached: Arc<Recorder>,
     /// True until the first invocation starts: the cold start is reported once.
     cold: AtomicBool,
+    /// The function's API route, once an invocation named it (for the shutdown's report).
+    route: std::sync::OnceLock<String>,
     /// Whether finished spans have an exporter at all (X-Ray or OTLP compiled in and configured).
     has_span_sink: bool,
 }
@@ -66,6 +68,7 @@ impl Invocations {
             detached: Arc::new(Recorder::detached(MetricSet::new(&config))),
             in_flight: Mutex::new(Vec::new()),
             cold: AtomicBool::new(true),
+            route: std::sync::OnceLock::new(),
             delivery,
             config,
         }
@@ -118,24 +121,16 @@ impl Invocations {
         let lines = recorder.with_metrics(|metrics| {
             metrics.add_builtin("Requests", Unit::Count, 1.0);
             metrics.add_builtin("Latency", Unit::Milliseconds, latency_ms);
-            if dropped != Dropped::default() {
-                metrics.add_builtin("TelemetryDroppedSpans", Unit::Count, dropped.spans as f64);
-                metrics.add_builtin(
-                    "TelemetryDroppedXrayDocuments",
-                    Unit::Count,
-                    dropped.xray_documents as f64,
-                );
-            }
+            add_dropped(metrics, dropped);
             if secret_unavailable {
                 metrics.add_builtin("TelemetrySecretUnavailable", Unit::Count, 1.0);
             }
-            metrics.take_lines(&recorder.trace)
-        });
-        if cfg!(feature = "emf") && !self.config.metrics_disabled {
-            for line in lines {
-                crate::stdout::write_line(&line);
+            if let Some(route) = metrics.route().filter(|_| self.route.get().is_none()) {
+                let _ = self.route.set(route.to_owned());
             }
-        }
+            metrics.take_lines(Some(&recorder.trace))
+        });
+        self.write_metrics(lines);
         // Closes the invocation span: its record joins the others.
         drop(span);
         self.in_flight()
@@ -157,9 +152,42 @@ impl Invocations {
             .shutdown(self.init.take_spans(), self.config.shutdown_budget)
             .await;
         let dropped = self.delivery.stats.take_dropped();
+        let secret_unavailable = self.delivery.stats.take_secret_unavailable();
         if dropped != Dropped::default() {
             report_dropped(dropped, "telemetry could not deliver everything before shutdown");
         }
+        if dropped != Dropped::default() || secret_unavailable {
+            // The metrics too: no invocation is left to carry them.
+            let mut metrics = MetricSet::new(&self.config);
+            if let Some(route) = self.route.get() {
+                metrics.set_route(route);
+            }
+            add_dropped(&mut metrics, dropped);
+            if secret_unavailable {
+                metrics.add_builtin("TelemetrySecretUnavailable", Unit::Count, 1.0);
+            }
+            self.write_metrics(metrics.take_lines(None));
+        }
+    }
+
+    fn write_metrics(&self, lines: Vec<Vec<u8>>) {
+        if cfg!(feature = "emf") && !self.config.metrics_disabled {
+            for line in lines {
+                crate::stdout::write_line(&line);
+            }
+        }
+    }
+}
+
+/// The built-in metrics of what could not be delivered.
+fn add_dropped(metrics: &mut MetricSet, dropped: Dropped) {
+    if dropped != Dropped::default() {
+        metrics.add_builtin("TelemetryDroppedSpans", Unit::Count, dropped.spans as f64);
+        metrics.add_builtin(
+            "TelemetryDroppedXrayDocuments",
+            Unit::Count,
+            dropped.xray_documents as f64,
+        );
     }
 }
 

@@ -30,7 +30,8 @@
 //! - Pure encoders: `xray::segment` (X-Ray documents), `otlp::encode` (OTLP protobuf),
 //!   `emf` (EMF lines).
 //! - Transports, each owning its outcome: `xray::udp` (the daemon), `otlp::http`
-//!   (OTLP/HTTP) over `http_client`, `stdout` (the log stream), `secrets` (SSM).
+//!   (OTLP/HTTP) over `http_client`, `stdout` (the log stream), `secrets` (SSM); their
+//!   timeouts count time awake (`clock`), not Lambda's freezes.
 //! - `delivery`: the thread that exports after the response, retries, bounds and counts.
 //! - `recorder`: one invocation's spans and metrics; `capture`: the one `tracing` layer
 //!   that records spans into their invocation's recorder, through a narrow `Sink`;
@@ -54,6 +55,8 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 mod capture;
+#[cfg(any(feature = "otlp", feature = "aws"))]
+mod clock;
 pub mod config;
 mod delivery;
 mod emf;

@@ -43,14 +43,15 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reads a SecureString (decrypted) from SSM Parameter Store.
 pub(crate) async fn read_parameter(client: &aws_sdk_ssm::Client, name: &str) -> Result<String, SecretError> {
     let read = client.get_parameter().name(name).with_decryption(true).send();
-    let output = match tokio::time::timeout(READ_TIMEOUT, read).await {
-        Err(_) => {
+    // Awake time: an answer that came while Lambda kept the process frozen is no timeout.
+    let output = match crate::clock::awake_timeout(READ_TIMEOUT, read).await {
+        None => {
             return Err(SecretError::Transient(format!(
                 "no answer within {READ_TIMEOUT:?}"
             )))
         }
-        Ok(Err(error)) => return Err(classify(&error)),
-        Ok(Ok(output)) => output,
+        Some(Err(error)) => return Err(classify(&error)),
+        Some(Ok(output)) => output,
     };
     output
         .parameter
@@ -64,18 +65,28 @@ pub(crate) async fn read_ssm_parameter(name: &str) -> Result<String, SecretError
     read_parameter(&client, name).await
 }
 
+/// A short reason (the service's code and message, never the raw response) and
+/// whether trying again may help.
 fn classify(error: &SdkError<GetParameterError>) -> SecretError {
-    let text = DisplayErrorContext(error).to_string();
     match error {
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
-            let throttled = service.err().meta().code().is_some_and(|c| c.contains("Throttl"));
-            if status >= 500 || status == 429 || throttled {
+            let meta = service.err().meta();
+            let code = meta.code().unwrap_or("unknown error");
+            let text = format!("{code} (HTTP {status}): {}", meta.message().unwrap_or_default());
+            if status >= 500 || status == 429 || code.contains("Throttl") {
                 SecretError::Transient(text)
             } else {
                 SecretError::Permanent(text)
             }
         }
+        _ => classify_other(error),
+    }
+}
+
+fn classify_other(error: &SdkError<GetParameterError>) -> SecretError {
+    let text = DisplayErrorContext(error).to_string();
+    match error {
         SdkError::ConstructionFailure(_) => SecretError::Permanent(text),
         _ if text.contains("no credentials") || text.contains("failed to load credentials") => {
             SecretError::Permanent(text)

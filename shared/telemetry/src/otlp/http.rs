@@ -133,18 +133,20 @@ impl Exporter {
             let _ = response.into_body().collect().await;
             Ok::<_, Outcome>(status)
         };
-        match tokio::time::timeout(self.timeout, attempt).await {
-            Err(_) => Outcome::Retry(format!("no answer within {:?}", self.timeout)),
-            Ok(Err(outcome)) => outcome,
-            Ok(Ok(status)) if status.is_success() => Outcome::Delivered,
-            Ok(Ok(status))
+        // Awake time, not wall time: an answer that came while Lambda kept the process
+        // frozen is read on thaw, not taken for a timeout (which would send it twice).
+        match crate::clock::awake_timeout(self.timeout, attempt).await {
+            None => Outcome::Retry(format!("no answer within {:?}", self.timeout)),
+            Some(Err(outcome)) => outcome,
+            Some(Ok(status)) if status.is_success() => Outcome::Delivered,
+            Some(Ok(status))
                 if status.is_server_error()
                     || status == StatusCode::TOO_MANY_REQUESTS
                     || status == StatusCode::REQUEST_TIMEOUT =>
             {
                 Outcome::Retry(format!("collector answered {status}"))
             }
-            Ok(Ok(status)) => Outcome::GiveUp(format!("collector refused the spans: {status}")),
+            Some(Ok(status)) => Outcome::GiveUp(format!("collector refused the spans: {status}")),
         }
     }
 }

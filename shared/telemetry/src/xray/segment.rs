@@ -26,7 +26,13 @@ const MAX_STACK_FRAMES: usize = 20;
 /// invocation span; `in_lambda` chooses subsegments under Lambda's facade over
 /// full segments. Returns the datagrams and the number of spans that could not fit.
 pub fn encode(spans: &[SpanRecord], function_name: &str, in_lambda: bool) -> (Vec<Vec<u8>>, usize) {
-    let spans: Vec<&SpanRecord> = spans.iter().filter(|s| s.trace.sampled).collect();
+    // Inside Lambda a trace without Lambda's facade segment to hang under (no trace
+    // header: tracing is off) has no place in X-Ray: a segment of our own would be a
+    // phantom node on the service map.
+    let spans: Vec<&SpanRecord> = spans
+        .iter()
+        .filter(|s| s.trace.sampled && (!in_lambda || s.trace.lambda_parent.is_some()))
+        .collect();
     let index: HashMap<u64, usize> = spans.iter().enumerate().map(|(i, s)| (s.span_id.0, i)).collect();
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); spans.len()];
     let mut roots = Vec::new();
@@ -388,5 +394,19 @@ mod tests {
         assert_eq!(sanitize_name("GET /x?y=<z>"), "GET /xy=z");
         let trace = Arc::new(TraceContext::new(TraceId::generate(), false, None));
         assert!(encode(&[span(&trace, 1, None, vec![])], "f", true).0.is_empty());
+    }
+
+    #[test]
+    fn in_lambda_a_trace_without_the_facade_is_not_sent_but_outside_it_is_a_segment() {
+        let trace = Arc::new(TraceContext::new(TraceId::generate(), true, None));
+        let invocation = SpanRecord {
+            is_invocation: true,
+            ..span(&trace, 1, None, vec![])
+        };
+        assert!(encode(std::slice::from_ref(&invocation), "f", true).0.is_empty());
+        let (datagrams, _) = encode(&[invocation], "f", false);
+        let doc = parse(&datagrams[0]);
+        assert_eq!(doc["origin"], "AWS::Lambda::Function");
+        assert!(doc.get("type").is_none());
     }
 }
