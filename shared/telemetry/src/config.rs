@@ -88,6 +88,28 @@ pub const REDACTED_HEADERS_DEFAULT: [&str; 5] = [
 pub const CRUDDUR_LOG_REDACT_FIELDS: &str = "CRUDDUR_LOG_REDACT_FIELDS";
 /// Body fields redacted from logged events when none are configured.
 pub const REDACTED_FIELDS_DEFAULT: [&str; 3] = ["password", "token", "secret"];
+/// `true` records no spans at all: no X-Ray documents, no OTLP (Powertools' Tracer switch;
+/// log lines keep their ids).
+pub const POWERTOOLS_TRACE_DISABLED: &str = "POWERTOOLS_TRACE_DISABLED";
+/// `true` puts the response body in the invocation's X-Ray metadata (bounded); default
+/// `false`: a response may carry personal data.
+pub const POWERTOOLS_TRACER_CAPTURE_RESPONSE: &str = "POWERTOOLS_TRACER_CAPTURE_RESPONSE";
+/// `false` keeps errors' messages and stacks out of traces (the fault is still marked);
+/// default `true`.
+pub const POWERTOOLS_TRACER_CAPTURE_ERROR: &str = "POWERTOOLS_TRACER_CAPTURE_ERROR";
+/// Most bytes of a response body captured in X-Ray metadata.
+pub const CAPTURED_RESPONSE_MAX_BYTES: usize = 4_096;
+/// `true` pretty-prints log lines for a person at a terminal (Powertools' dev mode).
+pub const POWERTOOLS_DEV: &str = "POWERTOOLS_DEV";
+/// Lines at or below this level (`DEBUG` typically) are held per invocation and written
+/// only if it logs an error or faults (Powertools' log buffering); unset: no buffering.
+pub const CRUDDUR_LOG_BUFFER_LEVEL: &str = "CRUDDUR_LOG_BUFFER_LEVEL";
+/// Most bytes of log lines one invocation holds; past it the oldest are dropped (counted).
+pub const CRUDDUR_LOG_BUFFER_MAX_BYTES: &str = "CRUDDUR_LOG_BUFFER_MAX_BYTES";
+/// Default buffer bound (Powertools' default).
+pub const CRUDDUR_LOG_BUFFER_MAX_BYTES_DEFAULT: usize = 20_480;
+/// `false`: an ERROR line does not flush the buffer, only a fault does; default `true`.
+pub const CRUDDUR_LOG_BUFFER_FLUSH_ON_ERROR: &str = "CRUDDUR_LOG_BUFFER_FLUSH_ON_ERROR";
 /// Default dimensions of every metric, `name=value,name=value`.
 pub const POWERTOOLS_METRICS_DEFAULT_DIMENSIONS: &str = "POWERTOOLS_METRICS_DEFAULT_DIMENSIONS";
 /// CloudWatch namespace of the EMF metrics.
@@ -185,6 +207,20 @@ pub struct Config {
     pub redacted_headers: Vec<String>,
     /// Body field names (lowercase) redacted from logged events.
     pub redacted_fields: Vec<String>,
+    /// Whether spans are recorded at all.
+    pub trace_disabled: bool,
+    /// Whether the response body goes to X-Ray metadata.
+    pub capture_response: bool,
+    /// Whether errors' messages and stacks go into traces.
+    pub capture_error: bool,
+    /// Whether log lines are pretty-printed for a terminal.
+    pub dev: bool,
+    /// Log buffering: the level at or below which lines are held, if buffering is on.
+    pub log_buffer_level: Option<tracing::Level>,
+    /// Log buffering: most bytes held per invocation.
+    pub log_buffer_max_bytes: usize,
+    /// Log buffering: whether an ERROR line flushes the buffer.
+    pub log_buffer_flush_on_error: bool,
 }
 
 impl Config {
@@ -217,6 +253,12 @@ impl Config {
             otlp_headers.push(("x-honeycomb-team".into(), key));
         }
         let millis = |name: &str| var(name).and_then(|v| v.trim().parse::<u64>().ok());
+        // `true`/`false` in any case; anything else keeps the default.
+        let flag = |name: &str, default: bool| match var(name).map(|v| v.trim().to_ascii_lowercase()) {
+            Some(v) if v == "true" => true,
+            Some(v) if v == "false" => false,
+            _ => default,
+        };
         let managed_instances = var(AWS_LAMBDA_INITIALIZATION_TYPE).is_some_and(|t| t == MANAGED_INSTANCES);
         Self {
             service_name: var(OTEL_SERVICE_NAME)
@@ -291,6 +333,16 @@ impl Config {
                 )
                 .filter(|h| !h.is_empty())
                 .collect(),
+            trace_disabled: flag(POWERTOOLS_TRACE_DISABLED, false),
+            capture_response: flag(POWERTOOLS_TRACER_CAPTURE_RESPONSE, false),
+            capture_error: flag(POWERTOOLS_TRACER_CAPTURE_ERROR, true),
+            dev: flag(POWERTOOLS_DEV, false),
+            log_buffer_level: var(CRUDDUR_LOG_BUFFER_LEVEL).and_then(|level| level.trim().parse().ok()),
+            log_buffer_max_bytes: var(CRUDDUR_LOG_BUFFER_MAX_BYTES)
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(CRUDDUR_LOG_BUFFER_MAX_BYTES_DEFAULT),
+            log_buffer_flush_on_error: flag(CRUDDUR_LOG_BUFFER_FLUSH_ON_ERROR, true),
             redacted_fields: match var(CRUDDUR_LOG_REDACT_FIELDS) {
                 Some(fields) => fields
                     .split(',')

@@ -20,6 +20,7 @@ use tracing::Span;
 
 use crate::{
     capture::with_span_state,
+    config::CAPTURED_RESPONSE_MAX_BYTES,
     metrics::{add_builtin, set_route, Unit},
     model::ids::Traceparent,
 };
@@ -32,6 +33,7 @@ pub type FaultResponse = fn(Option<&str>) -> Response<Body>;
 pub(crate) fn service<H, Fut, E>(
     handler: H,
     fault_response: FaultResponse,
+    capture_response: bool,
 ) -> impl lambda_http::Service<Request, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
        + Clone
        + Send
@@ -83,6 +85,14 @@ where
             };
             let status = response.status();
             span.record("http.response.status_code", status.as_u16());
+            if status.is_server_error() {
+                if let Some(owner) = with_span_state(&span, |state| state.owner.clone()) {
+                    owner.mark_fault();
+                }
+            }
+            if capture_response {
+                span.record(CAPTURED_RESPONSE_FIELD, captured_body(response.body()).as_str());
+            }
             add_builtin(
                 "Errors",
                 Unit::Count,
@@ -111,6 +121,29 @@ fn route(request: &Request) -> Option<String> {
         #[allow(unreachable_patterns)]
         _ => None,
     }
+}
+
+/// The invocation span's field for the captured response body: X-Ray metadata only
+/// (`xray.metadata.*` fields never reach OTLP).
+pub(crate) const CAPTURED_RESPONSE_FIELD: &str = "xray.metadata.response";
+
+/// The response body as text, at most [`CAPTURED_RESPONSE_MAX_BYTES`].
+fn captured_body(body: &Body) -> String {
+    let text = match body {
+        Body::Empty => return String::new(),
+        Body::Text(text) => text.as_str(),
+        Body::Binary(bytes) => return format!("<{} bytes, binary>", bytes.len()),
+        #[allow(unreachable_patterns)]
+        _ => return "<streamed>".into(),
+    };
+    if text.len() <= CAPTURED_RESPONSE_MAX_BYTES {
+        return text.to_owned();
+    }
+    let mut end = CAPTURED_RESPONSE_MAX_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &text[..end], text.len())
 }
 
 /// API Gateway's own request id (REST or HTTP API), the id its access log has too.

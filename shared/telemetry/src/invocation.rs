@@ -118,6 +118,7 @@ impl Invocations {
         if dropped != Dropped::default() {
             span.in_scope(|| report_dropped(dropped, "telemetry could not deliver everything: the collector or daemon was unreachable or too slow"));
         }
+        self.settle_log_buffer(recorder, &span);
         let lines = recorder.with_metrics(|metrics| {
             metrics.add_builtin("Requests", Unit::Count, 1.0);
             metrics.add_builtin("Latency", Unit::Milliseconds, latency_ms);
@@ -170,6 +171,25 @@ impl Invocations {
         }
     }
 
+    /// Log buffering, once the invocation is over: its held lines are written if it
+    /// faulted and dropped otherwise; lines dropped for room are reported when it mattered.
+    fn settle_log_buffer(&self, recorder: &Recorder, span: &Span) {
+        #[cfg(feature = "logs")]
+        if recorder.faulted() {
+            crate::logs::flush_held(recorder, self.config.dev);
+        }
+        let evicted = recorder.settle_log_buffer();
+        if evicted > 0 {
+            span.in_scope(|| {
+                tracing::warn!(
+                    target: "telemetry::logs",
+                    evicted_lines = evicted,
+                    "some buffered log lines were dropped: the buffer was full (CRUDDUR_LOG_BUFFER_MAX_BYTES)"
+                )
+            });
+        }
+    }
+
     fn write_metrics(&self, lines: Vec<Vec<u8>>) {
         if cfg!(feature = "emf") && !self.config.metrics_disabled {
             for line in lines {
@@ -216,6 +236,7 @@ impl Sink for Invocations {
 
     fn records(&self, trace: &TraceContext) -> bool {
         self.has_span_sink
+            && !self.config.trace_disabled
             && (trace.sampled || (self.config.export_unsampled && self.config.otlp_endpoint.is_some()))
     }
 }
@@ -282,6 +303,7 @@ where
                 http.response.status_code = Empty,
                 enduser.id = Empty,
                 correlation_id = Empty,
+                xray.metadata.response = Empty,
             )
         });
         if let Some(Err(error)) = invocation

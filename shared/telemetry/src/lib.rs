@@ -143,10 +143,11 @@ where
     Fut: Future<Output = Result<Response<Body>, E>> + Send + 'static,
     E: Display + Send + 'static,
 {
-    let service = http::service(handler, fault_response);
+    let config = Config::from_env();
+    let service = http::service(handler, fault_response, config.capture_response);
     #[cfg(any(feature = "xray", feature = "otlp", feature = "logs", feature = "emf"))]
     {
-        let telemetry = init(Config::from_env())?;
+        let telemetry = init(config)?;
         telemetry.flush_on_shutdown().await;
         lambda_http::runtime_concurrent(service)
             .layer(telemetry.layer())
@@ -174,8 +175,10 @@ pub fn init(config: Config) -> Result<Telemetry, TelemetryError> {
             .iter()
             .map(|t| (*t, tracing_subscriber::filter::LevelFilter::OFF)),
     );
-    let subscriber = tracing_subscriber::registry()
-        .with(capture::CaptureLayer::new(sink.clone()).with_filter(capture_filter));
+    let subscriber = tracing_subscriber::registry().with(
+        capture::CaptureLayer::new(sink.clone(), invocations.config.capture_error)
+            .with_filter(capture_filter),
+    );
     #[cfg(feature = "logs")]
     let subscriber = {
         let config = &invocations.config;
@@ -187,8 +190,8 @@ pub fn init(config: Config) -> Result<Telemetry, TelemetryError> {
             Targets::new().with_default(tracing::Level::INFO)
         });
         let filter = filter.with_targets(quiet.iter().map(|t| (*t, tracing::Level::WARN)));
-        let log_filter = logs::LogFilter::new(filter, config, sink.clone());
-        subscriber.with(logs::JsonLogLayer::new(config, sink.clone()).with_filter(log_filter))
+        let log_filter = logs::LogFilter::new(filter.clone(), config, sink.clone());
+        subscriber.with(logs::JsonLogLayer::new(config, filter, sink.clone()).with_filter(log_filter))
     };
     tracing::subscriber::set_global_default(subscriber)?;
     panics::install_hook();

@@ -113,7 +113,8 @@ fn span(record: &SpanRecord, function_name: &str, root_parent: RootParent) -> Sp
     let mut attributes: Vec<KeyValue> = record
         .fields
         .iter()
-        .filter(|(key, _)| !key.starts_with("otel."))
+        // `otel.*` steer the encoding; `xray.*` are for X-Ray alone (the captured response).
+        .filter(|(key, _)| !key.starts_with("otel.") && !key.starts_with("xray."))
         .map(|(key, value)| attribute(key, value))
         .collect();
     let parent = match (record.is_invocation, root_parent) {

@@ -152,6 +152,10 @@ fn body(span: &SpanRecord, function_name: &str) -> Value {
         annotations.insert("ColdStart".into(), json!(span.trace.cold_start));
     }
     for (key, value) in &span.fields {
+        if let Some(key) = key.strip_prefix("xray.metadata.") {
+            metadata.insert(key.to_owned(), json!(display(value)));
+            continue;
+        }
         // These become X-Ray's own `http`/`aws` blocks, not annotations.
         if ["otel.", "http.", "url.", "rpc.", "aws.", "server."]
             .iter()
@@ -224,8 +228,13 @@ fn body(span: &SpanRecord, function_name: &str) -> Value {
     } else if is_client {
         doc["namespace"] = json!("remote");
     }
+    let throttled = matches!(span.field("aws.throttled"), Some(FieldValue::Bool(true)));
     match status {
         Some(429) => {
+            doc["error"] = json!(true);
+            doc["throttle"] = json!(true);
+        }
+        Some(400..=499) if throttled => {
             doc["error"] = json!(true);
             doc["throttle"] = json!(true);
         }
