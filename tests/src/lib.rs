@@ -12,6 +12,7 @@
 //!   request, wait until an invocation's telemetry has settled, check the traces);
 //! - [`moto::MotoServer`]: moto's server standing in for AWS APIs (for SDK calls), and
 //!   [`latency_proxy::LatencyProxy`] to put it some milliseconds away.
+//! - [`rollbar_api::RollbarApi`]: Rollbar's item API, validating items against its schema;
 //! - [`database`]: the PostgreSQL test database, set up by the real `cruddur-db`.
 //! - [`alc`]: Lambda's advanced logging controls (log-level filtering) over captured stdout.
 //!
@@ -31,6 +32,7 @@ pub mod latency_proxy;
 pub mod moto;
 pub mod otlp_collector;
 mod process;
+pub mod rollbar_api;
 pub mod runtime_api;
 pub mod stack;
 mod sync;
@@ -42,6 +44,7 @@ pub use moto::MotoServer;
 pub use otlp_collector::{
     check_trace_roots, AttrValue, Behaviour, OtlpCollector, ReceivedExport, ReceivedSpan,
 };
+pub use rollbar_api::RollbarApi;
 pub use runtime_api::{Invocation, Kill, Outcome, RegisteredExtension, RuntimeApi, RuntimeApiBuilder};
 pub use stack::{Stack, Traced};
 pub use xray_daemon::{all_subsegments, validate_document, Datagram, XrayDaemon};

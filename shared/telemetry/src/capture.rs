@@ -25,7 +25,7 @@ use tracing::{
 use tracing_subscriber::{layer::Context, registry::LookupSpan, Layer};
 
 use crate::{
-    model::{display, ids::SpanId, FieldValue, SpanEvent, SpanRecord, TraceContext},
+    model::{display, ids::SpanId, Exception, FieldValue, SpanEvent, SpanRecord, TraceContext},
     recorder::Recorder,
 };
 
@@ -185,6 +185,20 @@ where
         };
         let mut fields = Vec::new();
         event.record(&mut FieldVisitor(&mut fields));
+        // The error tracker's copy, before the traces' (which may drop the details).
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, v)| display(v))
+        };
+        state.owner.record_exception(Exception {
+            class: field("exception.type").unwrap_or_else(|| "Error".into()),
+            message: field("exception.message")
+                .or_else(|| field("message"))
+                .unwrap_or_else(|| event.metadata().name().to_owned()),
+            stacktrace: field("exception.stacktrace").filter(|s| !s.is_empty()),
+        });
         if !self.capture_error {
             fields.retain(|(key, _)| *key == "exception.type");
             fields.push(("message", FieldValue::Str(ERROR_NOT_CAPTURED.into())));

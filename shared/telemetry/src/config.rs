@@ -110,6 +110,24 @@ pub const CRUDDUR_LOG_BUFFER_MAX_BYTES: &str = "CRUDDUR_LOG_BUFFER_MAX_BYTES";
 pub const CRUDDUR_LOG_BUFFER_MAX_BYTES_DEFAULT: usize = 20_480;
 /// `false`: an ERROR line does not flush the buffer, only a fault does; default `true`.
 pub const CRUDDUR_LOG_BUFFER_FLUSH_ON_ERROR: &str = "CRUDDUR_LOG_BUFFER_FLUSH_ON_ERROR";
+/// Rollbar's access token (local use); with it, every fault is also a Rollbar item.
+pub const ROLLBAR_ACCESS_TOKEN: &str = "ROLLBAR_ACCESS_TOKEN";
+/// Name of an SSM SecureString holding the Rollbar token, read off the init path (the
+/// template's way) when `ROLLBAR_ACCESS_TOKEN` is not set.
+pub const ROLLBAR_ACCESS_TOKEN_PARAMETER: &str = "ROLLBAR_ACCESS_TOKEN_PARAMETER";
+/// The environment Rollbar files items under.
+pub const ROLLBAR_ENVIRONMENT: &str = "ROLLBAR_ENVIRONMENT";
+/// Default Rollbar environment.
+pub const ROLLBAR_ENVIRONMENT_DEFAULT: &str = "production";
+/// Rollbar's item API.
+pub const ROLLBAR_ENDPOINT: &str = "ROLLBAR_ENDPOINT";
+/// Default Rollbar endpoint.
+pub const ROLLBAR_ENDPOINT_DEFAULT: &str = "https://api.rollbar.com/api/1/item/";
+/// Most Rollbar items one process sends a minute (a burst of faults is not a burst of
+/// items); the rest are counted as dropped.
+pub const CRUDDUR_ROLLBAR_MAX_ITEMS_PER_MINUTE: &str = "CRUDDUR_ROLLBAR_MAX_ITEMS_PER_MINUTE";
+/// Default items a minute.
+pub const CRUDDUR_ROLLBAR_MAX_ITEMS_PER_MINUTE_DEFAULT: u32 = 10;
 /// Default dimensions of every metric, `name=value,name=value`.
 pub const POWERTOOLS_METRICS_DEFAULT_DIMENSIONS: &str = "POWERTOOLS_METRICS_DEFAULT_DIMENSIONS";
 /// CloudWatch namespace of the EMF metrics.
@@ -221,6 +239,36 @@ pub struct Config {
     pub log_buffer_max_bytes: usize,
     /// Log buffering: whether an ERROR line flushes the buffer.
     pub log_buffer_flush_on_error: bool,
+    /// Rollbar, when a token (or its SSM parameter) is configured.
+    pub rollbar: Option<RollbarConfig>,
+}
+
+/// Where faults go as Rollbar items.
+#[derive(Clone)]
+pub struct RollbarConfig {
+    /// The token itself (a secret: never logged), when given directly.
+    pub token: Option<String>,
+    /// The SSM parameter holding it, read off the init path, when not given directly.
+    pub token_parameter: Option<String>,
+    /// Rollbar's environment.
+    pub environment: String,
+    /// The item API's URL.
+    pub endpoint: String,
+    /// Most items a minute from this process.
+    pub max_items_per_minute: u32,
+}
+
+impl std::fmt::Debug for RollbarConfig {
+    /// Everything but the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RollbarConfig")
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("token_parameter", &self.token_parameter)
+            .field("environment", &self.environment)
+            .field("endpoint", &self.endpoint)
+            .field("max_items_per_minute", &self.max_items_per_minute)
+            .finish()
+    }
 }
 
 impl Config {
@@ -343,6 +391,7 @@ impl Config {
                 .filter(|n| *n > 0)
                 .unwrap_or(CRUDDUR_LOG_BUFFER_MAX_BYTES_DEFAULT),
             log_buffer_flush_on_error: flag(CRUDDUR_LOG_BUFFER_FLUSH_ON_ERROR, true),
+            rollbar: rollbar_config(&var),
             redacted_fields: match var(CRUDDUR_LOG_REDACT_FIELDS) {
                 Some(fields) => fields
                     .split(',')
@@ -353,6 +402,23 @@ impl Config {
             },
         }
     }
+}
+
+fn rollbar_config(var: &impl Fn(&str) -> Option<String>) -> Option<RollbarConfig> {
+    let token = var(ROLLBAR_ACCESS_TOKEN);
+    let token_parameter = var(ROLLBAR_ACCESS_TOKEN_PARAMETER).filter(|_| token.is_none());
+    if token.is_none() && token_parameter.is_none() {
+        return None;
+    }
+    Some(RollbarConfig {
+        token,
+        token_parameter,
+        environment: var(ROLLBAR_ENVIRONMENT).unwrap_or_else(|| ROLLBAR_ENVIRONMENT_DEFAULT.into()),
+        endpoint: var(ROLLBAR_ENDPOINT).unwrap_or_else(|| ROLLBAR_ENDPOINT_DEFAULT.into()),
+        max_items_per_minute: var(CRUDDUR_ROLLBAR_MAX_ITEMS_PER_MINUTE)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(CRUDDUR_ROLLBAR_MAX_ITEMS_PER_MINUTE_DEFAULT),
+    })
 }
 
 /// `AWS_LAMBDA_MAX_CONCURRENCY` alone, for choosing the runtime before anything else

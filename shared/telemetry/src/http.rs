@@ -22,7 +22,7 @@ use crate::{
     capture::with_span_state,
     config::CAPTURED_RESPONSE_MAX_BYTES,
     metrics::{add_builtin, set_route, Unit},
-    model::ids::Traceparent,
+    model::{ids::Traceparent, RequestLine},
 };
 
 /// Builds the answer to a request whose handler failed or panicked, from the Lambda
@@ -64,6 +64,7 @@ where
             }
         }
         let request_id = request.lambda_context_ref().map(|c| c.request_id.clone());
+        let method = request.method().clone();
         let handled = AssertUnwindSafe(handler(request)).catch_unwind();
         async move {
             let response = match handled.await {
@@ -85,8 +86,13 @@ where
             };
             let status = response.status();
             span.record("http.response.status_code", status.as_u16());
-            if status.is_server_error() {
-                if let Some(owner) = with_span_state(&span, |state| state.owner.clone()) {
+            if let Some(owner) = with_span_state(&span, |state| state.owner.clone()) {
+                owner.set_request(RequestLine {
+                    method: method.to_string(),
+                    route: route.unwrap_or_default(),
+                    status: status.as_u16(),
+                });
+                if status.is_server_error() {
                     owner.mark_fault();
                 }
             }

@@ -20,7 +20,7 @@ use crate::{
     emf::MetricSet,
     model::{
         ids::{SpanId, TraceId, Traceparent},
-        SpanRecord, TraceContext,
+        Exception, RequestLine, SpanRecord, TraceContext,
     },
 };
 
@@ -65,7 +65,14 @@ pub(crate) struct Recorder {
     log_buffer_flushed: std::sync::atomic::AtomicBool,
     /// Set when the invocation faults (a 5xx answer, a handler error, a panic).
     faulted: std::sync::atomic::AtomicBool,
+    /// Its errors (the first few), for an error tracker, whatever the spans' sampling.
+    exceptions: Mutex<Vec<Exception>>,
+    /// Its request, as an error report may name it.
+    request: OnceLock<RequestLine>,
 }
+
+/// Errors kept per invocation for its error report.
+const MAX_EXCEPTIONS: usize = 8;
 
 impl Recorder {
     /// A recorder for one invocation of `trace`.
@@ -85,6 +92,8 @@ impl Recorder {
             evicted_log_lines: AtomicUsize::new(0),
             log_buffer_flushed: std::sync::atomic::AtomicBool::new(false),
             faulted: std::sync::atomic::AtomicBool::new(false),
+            exceptions: Mutex::new(Vec::new()),
+            request: OnceLock::new(),
         }
     }
 
@@ -213,6 +222,29 @@ impl Recorder {
         } else {
             0
         }
+    }
+
+    /// Keeps one of the invocation's errors (the first few) for its error report.
+    pub fn record_exception(&self, exception: Exception) {
+        let mut exceptions = lock(&self.exceptions);
+        if exceptions.len() < MAX_EXCEPTIONS {
+            exceptions.push(exception);
+        }
+    }
+
+    /// The invocation's errors, in the order they happened.
+    pub fn exceptions(&self) -> Vec<Exception> {
+        lock(&self.exceptions).clone()
+    }
+
+    /// Records the invocation's request line (once).
+    pub fn set_request(&self, request: RequestLine) {
+        let _ = self.request.set(request);
+    }
+
+    /// The invocation's request line, if it was an HTTP request.
+    pub fn request(&self) -> Option<&RequestLine> {
+        self.request.get()
     }
 
     /// Marks the invocation as faulted.
