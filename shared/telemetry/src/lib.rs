@@ -28,9 +28,10 @@
 //! - [`config`]: every setting, read from the environment in one place.
 //! - `model`: the leaf: trace identity ([`ids`]), [`TraceContext`], [`SpanRecord`].
 //! - Pure encoders: `xray::segment` (X-Ray documents), `otlp::encode` (OTLP protobuf),
-//!   `emf` (EMF lines).
+//!   `emf` (EMF lines), [`rollbar::item`] (Rollbar items, scrubbed).
 //! - Transports, each owning its outcome: `xray::udp` (the daemon), `otlp::http`
-//!   (OTLP/HTTP) over `http_client`, `stdout` (the log stream), `secrets` (SSM); their
+//!   (OTLP/HTTP) and `rollbar::http` (Rollbar's item API) over `http_client`, `stdout`
+//!   (the log stream), `secrets` (SSM); their
 //!   timeouts count time awake (`clock`), not Lambda's freezes.
 //! - `delivery`: the thread that exports after the response, retries, bounds and counts.
 //! - `recorder`: one invocation's spans and metrics; `capture`: the one `tracing` layer
@@ -74,6 +75,8 @@ pub mod otlp;
 pub mod outgoing;
 mod panics;
 mod recorder;
+#[cfg(feature = "rollbar")]
+pub mod rollbar;
 #[cfg(feature = "aws")]
 mod secrets;
 mod stdout;
