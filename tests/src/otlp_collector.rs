@@ -514,7 +514,9 @@ async fn handle(shared: Arc<Shared<State>>, req: Request<Incoming>, control: Con
     )
 }
 
-fn decode(body: &[u8], gzip: bool) -> (Option<ExportTraceServiceRequest>, Option<String>, usize) {
+/// Decodes an OTLP/HTTP protobuf body (gunzipped first when `gzip`): the request, why it
+/// did not decode, and its size after gunzip.
+pub(crate) fn decode(body: &[u8], gzip: bool) -> (Option<ExportTraceServiceRequest>, Option<String>, usize) {
     let plain = if gzip {
         let mut out = Vec::new();
         match flate2::read::GzDecoder::new(body).read_to_end(&mut out) {

@@ -4,7 +4,7 @@
 //! the general variable > the default. Nothing else in the crate reads the
 //! environment; the per-invocation trace header comes from the Runtime API.
 
-use std::{env, time::Duration};
+use std::{env, fmt, time::Duration};
 
 /// Service name shown in every pillar (`OTEL_SERVICE_NAME`, then `POWERTOOLS_SERVICE_NAME`,
 /// then the function name).
@@ -145,6 +145,22 @@ pub const AWS_LAMBDA_INITIALIZATION_TYPE: &str = "AWS_LAMBDA_INITIALIZATION_TYPE
 /// The initialization type of Lambda Managed Instances, which never freeze the process.
 pub const MANAGED_INSTANCES: &str = "lambda-managed-instances";
 
+/// X-Ray's OTLP endpoint (`https://xray.<region>.amazonaws.com/v1/traces`). Set, the X-Ray
+/// side of every invocation goes there as SigV4-signed OTLP instead of to the daemon.
+pub const CRUDDUR_XRAY_OTLP_ENDPOINT: &str = "CRUDDUR_XRAY_OTLP_ENDPOINT";
+/// The function's credentials (Lambda sets these three for the execution role). Read
+/// here, never logged; without them the AWS SDK's provider chain is asked, at the first
+/// export, on the delivery thread.
+pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+/// See [`AWS_ACCESS_KEY_ID`].
+pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+/// See [`AWS_ACCESS_KEY_ID`]; sent with every signed request when set.
+pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+/// The function's log group (Lambda sets it), named in X-Ray's spans (`aws.log.group.names`).
+pub const AWS_LAMBDA_LOG_GROUP_NAME: &str = "AWS_LAMBDA_LOG_GROUP_NAME";
+/// The execution environment's log stream (Lambda sets it): `faas.instance`.
+pub const AWS_LAMBDA_LOG_STREAM_NAME: &str = "AWS_LAMBDA_LOG_STREAM_NAME";
+
 /// Our own transports' and runtime's targets: never traced, logged from WARN only
 /// (tracing them would feed telemetry into itself).
 pub(crate) const QUIET_TARGETS: &[&str] = &[
@@ -188,6 +204,14 @@ pub struct Config {
     pub managed_instances: bool,
     /// The X-Ray daemon's UDP address, `host:port`.
     pub xray_daemon_address: String,
+    /// X-Ray's OTLP endpoint; `Some` sends X-Ray's side there, signed, instead of to the daemon.
+    pub xray_otlp_endpoint: Option<String>,
+    /// The function's credentials from the environment, for signing; `None`: the SDK's chain.
+    pub aws_credentials: Option<AwsCredentials>,
+    /// The function's log group (`AWS_LAMBDA_LOG_GROUP_NAME`).
+    pub log_group_name: Option<String>,
+    /// The execution environment's log stream (`AWS_LAMBDA_LOG_STREAM_NAME`).
+    pub log_stream_name: Option<String>,
     /// OTLP trace endpoint; `None` disables OTLP export.
     pub otlp_endpoint: Option<String>,
     /// Headers sent with every export. Values may be secrets: never log them.
@@ -326,6 +350,10 @@ impl Config {
             xray_daemon_address: var(AWS_XRAY_DAEMON_ADDRESS)
                 .map(|v| udp_daemon_address(&v))
                 .unwrap_or_else(|| AWS_XRAY_DAEMON_ADDRESS_DEFAULT.into()),
+            xray_otlp_endpoint: var(CRUDDUR_XRAY_OTLP_ENDPOINT),
+            aws_credentials: AwsCredentials::from_lookup(&var),
+            log_group_name: var(AWS_LAMBDA_LOG_GROUP_NAME),
+            log_stream_name: var(AWS_LAMBDA_LOG_STREAM_NAME),
             otlp_endpoint,
             otlp_headers,
             honeycomb_key_parameter,
@@ -419,6 +447,55 @@ fn rollbar_config(var: &impl Fn(&str) -> Option<String>) -> Option<RollbarConfig
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(CRUDDUR_ROLLBAR_MAX_ITEMS_PER_MINUTE_DEFAULT),
     })
+}
+
+/// AWS credentials read from the environment. `Debug` never shows them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AwsCredentials {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+}
+
+impl AwsCredentials {
+    /// Credentials from a key id, its secret and an optional session token.
+    pub fn new(access_key_id: &str, secret_access_key: &str, session_token: Option<&str>) -> Self {
+        Self {
+            access_key_id: access_key_id.to_owned(),
+            secret_access_key: secret_access_key.to_owned(),
+            session_token: session_token.map(str::to_owned),
+        }
+    }
+
+    /// Both parts of the key, or none: half a key signs nothing.
+    fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        Some(Self {
+            access_key_id: var(AWS_ACCESS_KEY_ID)?,
+            secret_access_key: var(AWS_SECRET_ACCESS_KEY)?,
+            session_token: var(AWS_SESSION_TOKEN),
+        })
+    }
+
+    /// The key id.
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+
+    /// The secret key.
+    pub fn secret_access_key(&self) -> &str {
+        &self.secret_access_key
+    }
+
+    /// The session token of temporary credentials (Lambda's are).
+    pub fn session_token(&self) -> Option<&str> {
+        self.session_token.as_deref()
+    }
+}
+
+impl fmt::Debug for AwsCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AwsCredentials(<redacted>)")
+    }
 }
 
 /// `AWS_LAMBDA_MAX_CONCURRENCY` alone, for choosing the runtime before anything else
@@ -559,6 +636,31 @@ mod tests {
             config(&[(AWS_LAMBDA_LOG_LEVEL, "WARN"), (RUST_LOG, "debug")]).log_filter,
             "debug"
         );
+    }
+
+    #[test]
+    fn credentials_need_both_key_parts_and_never_print() {
+        let c = config(&[
+            (
+                CRUDDUR_XRAY_OTLP_ENDPOINT,
+                "https://xray.eu-west-1.amazonaws.com/v1/traces",
+            ),
+            (AWS_ACCESS_KEY_ID, "AKIDEXAMPLE"),
+            (AWS_SECRET_ACCESS_KEY, "wJalrXUtnFEMI"),
+            (AWS_SESSION_TOKEN, "FwoGZXIvYXdzEXAMPLE"),
+        ]);
+        let credentials = c.aws_credentials.clone().unwrap();
+        assert_eq!(credentials.session_token(), Some("FwoGZXIvYXdzEXAMPLE"));
+        let printed = format!("{c:?}");
+        assert!(
+            !printed.contains("wJalrXUtnFEMI") && !printed.contains("FwoGZXIvYXdzEXAMPLE"),
+            "{printed}"
+        );
+        assert_eq!(
+            config(&[(AWS_ACCESS_KEY_ID, "AKIDEXAMPLE")]).aws_credentials,
+            None
+        );
+        assert_eq!(config(&[]).xray_otlp_endpoint, None);
     }
 
     #[test]

@@ -116,7 +116,7 @@ impl Invocations {
         let dropped = self.delivery.stats.take_dropped();
         let secret_unavailable = self.delivery.stats.take_secret_unavailable();
         if dropped != Dropped::default() {
-            span.in_scope(|| report_dropped(dropped, "telemetry could not deliver everything: the collector or daemon was unreachable or too slow"));
+            span.in_scope(|| report_dropped(dropped, "telemetry could not deliver everything: the collector, X-Ray or its daemon refused it, was unreachable or too slow"));
         }
         self.settle_log_buffer(recorder, &span);
         let lines = recorder.with_metrics(|metrics| {
@@ -208,6 +208,12 @@ fn add_dropped(metrics: &mut MetricSet, dropped: Dropped) {
             Unit::Count,
             dropped.xray_documents as f64,
         );
+        // X-Ray's OTLP endpoint (CRUDDUR_XRAY_OTLP_ENDPOINT): apart from the collector's.
+        metrics.add_builtin(
+            "TelemetryDroppedXraySpans",
+            Unit::Count,
+            dropped.xray_spans as f64,
+        );
     }
 }
 
@@ -216,6 +222,7 @@ fn report_dropped(dropped: Dropped, message: &str) {
         target: "telemetry::delivery",
         dropped_spans = dropped.spans,
         dropped_xray_documents = dropped.xray_documents,
+        dropped_xray_spans = dropped.xray_spans,
         "{message}"
     );
 }

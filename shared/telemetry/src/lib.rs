@@ -30,10 +30,12 @@
 //! - Pure encoders: `xray::segment` (X-Ray documents), `otlp::encode` (OTLP protobuf),
 //!   `emf` (EMF lines), [`rollbar::item`] (Rollbar items, scrubbed).
 //! - Transports, each owning its outcome: `xray::udp` (the daemon), `otlp::http`
-//!   (OTLP/HTTP) and `rollbar::http` (Rollbar's item API) over `http_client`, `stdout`
-//!   (the log stream), `secrets` (SSM); their
-//!   timeouts count time awake (`clock`), not Lambda's freezes.
-//! - `delivery`: the thread that exports after the response, retries, bounds and counts.
+//!   (OTLP/HTTP) over `http_client`, SigV4-signed by `otlp::sigv4` for X-Ray's OTLP
+//!   endpoint, `rollbar::http` (Rollbar's item API) over the same client, `stdout` (the
+//!   log stream), `secrets` (SSM); their timeouts count time awake (`clock`), not
+//!   Lambda's freezes.
+//! - `delivery`: the thread that exports after the response, retries, bounds (an
+//!   endpoint's request limits too) and counts, one pipeline per OTLP destination.
 //! - `recorder`: one invocation's spans and metrics; `capture`: the one `tracing` layer
 //!   that records spans into their invocation's recorder, through a narrow `Sink`;
 //!   `logs`: JSON log lines with the request's ids.
@@ -46,6 +48,7 @@
     not(all(
         feature = "xray",
         feature = "otlp",
+        feature = "xray-otlp",
         feature = "logs",
         feature = "emf",
         feature = "aws"

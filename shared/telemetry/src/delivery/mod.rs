@@ -1,9 +1,14 @@
-//! Delivery: moving finished spans to the X-Ray daemon and the OTLP collector
-//! without costing the response, and without losing them.
+//! Delivery: moving finished spans to X-Ray (the daemon, or X-Ray's OTLP endpoint) and
+//! the OTLP collector without costing the response, and without losing them.
 //!
 //! Arrows: delivery sits over the transports (`xray::Sender`, `otlp::Exporter`) and
 //! the model; nothing below imports it. The invocation layer hands it each
 //! invocation's spans.
+//!
+//! X-Ray's side goes one of two ways: as datagrams to the daemon, sent at once, or (with
+//! `CRUDDUR_XRAY_OTLP_ENDPOINT`) as signed OTLP through a pipeline of its own, the same
+//! as the collector's (queue, batches, retries, the flush budget), held to the endpoint's
+//! limits (`split`) and counted apart: never both.
 //!
 //! A dedicated thread (with its own single-threaded tokio runtime) owns the UDP
 //! socket and the HTTP client, so encoding, compression and network waits never
@@ -28,6 +33,8 @@
 mod key;
 #[cfg(feature = "otlp")]
 mod pipeline;
+#[cfg(feature = "otlp")]
+mod split;
 
 use std::{
     sync::{
@@ -50,7 +57,9 @@ const MAX_PENDING_COMMANDS: usize = 1_024;
 pub struct DeliveryStats {
     dropped_spans: AtomicU64,
     dropped_xray_documents: AtomicU64,
+    dropped_xray_spans: AtomicU64,
     exported_spans: AtomicU64,
+    exported_xray_spans: AtomicU64,
     /// Set when a secret the exports need could not be read; reported once.
     secret_unavailable: std::sync::atomic::AtomicBool,
 }
@@ -62,6 +71,9 @@ pub struct Dropped {
     pub spans: u64,
     /// X-Ray documents that could not be sent (no daemon address, socket full, too large).
     pub xray_documents: u64,
+    /// Spans for X-Ray's OTLP endpoint given up on (refused, e.g. a bad signature; failing
+    /// past the retry budget; too large; queue full; shutdown).
+    pub xray_spans: u64,
 }
 
 impl DeliveryStats {
@@ -75,9 +87,19 @@ impl DeliveryStats {
         self.dropped_xray_documents.fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    /// Counts `n` spans for X-Ray's OTLP endpoint as dropped.
+    pub fn drop_xray_spans(&self, n: usize) {
+        self.dropped_xray_spans.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
     /// Counts `n` spans as accepted by the collector.
     pub(crate) fn exported(&self, n: usize) {
         self.exported_spans.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Counts `n` spans as accepted by X-Ray's OTLP endpoint.
+    pub(crate) fn exported_xray(&self, n: usize) {
+        self.exported_xray_spans.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// Takes the drop counts, resetting them.
@@ -85,12 +107,18 @@ impl DeliveryStats {
         Dropped {
             spans: self.dropped_spans.swap(0, Ordering::Relaxed),
             xray_documents: self.dropped_xray_documents.swap(0, Ordering::Relaxed),
+            xray_spans: self.dropped_xray_spans.swap(0, Ordering::Relaxed),
         }
     }
 
     /// Spans the collector accepted since the process started.
     pub fn exported_spans(&self) -> u64 {
         self.exported_spans.load(Ordering::Relaxed)
+    }
+
+    /// Spans X-Ray's OTLP endpoint accepted since the process started.
+    pub fn exported_xray_spans(&self) -> u64 {
+        self.exported_xray_spans.load(Ordering::Relaxed)
     }
 
     /// Notes that a secret the exports need could not be read.
@@ -209,6 +237,11 @@ struct Worker {
     xray: Option<crate::xray::Sender>,
     #[cfg(feature = "otlp")]
     otlp: Option<pipeline::Pipeline>,
+    /// X-Ray's side as signed OTLP (instead of `xray`, never beside it; feature `xray-otlp`).
+    #[cfg(feature = "otlp")]
+    xray_otlp: Option<pipeline::Pipeline>,
+    /// Inside Lambda, X-Ray takes only traces under Lambda's facade segment.
+    in_lambda: bool,
     /// The Honeycomb key, read from SSM, that OTLP exports wait for.
     #[cfg(all(feature = "otlp", feature = "aws"))]
     key: Option<key::KeyRead>,
@@ -219,8 +252,26 @@ impl Worker {
     /// A worker, or `None` when there is nothing to deliver to.
     fn new(config: &Config, stats: Arc<DeliveryStats>) -> Option<Self> {
         #[cfg(feature = "otlp")]
-        let mut otlp = crate::otlp::Exporter::new(config)
-            .map(|exporter| pipeline::Pipeline::new(exporter, config, stats.clone()));
+        let mut otlp = crate::otlp::Exporter::new(config).map(|exporter| {
+            pipeline::Pipeline::new(exporter, pipeline::Destination::Collector, config, stats.clone())
+        });
+        #[cfg(feature = "xray-otlp")]
+        let xray_otlp = crate::otlp::Exporter::for_xray(config).map(|exporter| {
+            pipeline::Pipeline::new(exporter, pipeline::Destination::Xray, config, stats.clone())
+        });
+        #[cfg(all(feature = "otlp", not(feature = "xray-otlp")))]
+        let xray_otlp = None;
+        // Set, the endpoint replaces the daemon, even when it is unusable (said on stderr):
+        // X-Ray's side never goes two ways.
+        #[cfg(any(feature = "xray", not(feature = "xray-otlp")))]
+        let xray_by_otlp = config.xray_otlp_endpoint.is_some();
+        #[cfg(not(feature = "xray-otlp"))]
+        if xray_by_otlp {
+            eprintln!(
+                "[telemetry] {} is set, but this build has no xray-otlp feature: X-Ray documents are not sent",
+                crate::config::CRUDDUR_XRAY_OTLP_ENDPOINT
+            );
+        }
         #[cfg(all(feature = "otlp", feature = "aws"))]
         let key = match (&mut otlp, &config.honeycomb_key_parameter) {
             (Some(otlp), Some(parameter)) => {
@@ -231,9 +282,12 @@ impl Worker {
         };
         let worker = Self {
             #[cfg(feature = "xray")]
-            xray: Some(crate::xray::Sender::new(config)),
+            xray: (!xray_by_otlp).then(|| crate::xray::Sender::new(config)),
             #[cfg(feature = "otlp")]
             otlp,
+            #[cfg(feature = "otlp")]
+            xray_otlp,
+            in_lambda: config.in_lambda,
             #[cfg(all(feature = "otlp", feature = "aws"))]
             key,
             stats,
@@ -251,7 +305,7 @@ impl Worker {
         }
         #[cfg(feature = "otlp")]
         {
-            any |= self.otlp.is_some();
+            any |= self.otlp.is_some() || self.xray_otlp.is_some();
         }
         any
     }
@@ -281,12 +335,43 @@ impl Worker {
         }
     }
 
-    /// Sends the X-Ray documents at once and queues the spans for OTLP.
+    /// Sends the X-Ray documents at once and queues the spans for OTLP (and X-Ray's
+    /// OTLP endpoint). `delivered` is told once every pipeline has written them (or
+    /// given up waiting).
     fn accept(&mut self, spans: Vec<SpanRecord>, delivered: oneshot::Sender<()>) {
         #[cfg(feature = "xray")]
         if let Some(xray) = &mut self.xray {
             self.stats.drop_xray_documents(xray.send(&spans));
         }
+        #[cfg(feature = "otlp")]
+        let delivered = match &mut self.xray_otlp {
+            Some(xray_otlp) => {
+                // What the daemon would get: sampled traces, and inside Lambda only those
+                // under Lambda's facade (a trace of our own would be a phantom node).
+                let in_lambda = self.in_lambda;
+                let for_xray =
+                    |s: &SpanRecord| s.trace.sampled && (!in_lambda || s.trace.lambda_parent.is_some());
+                let xray_spans: std::borrow::Cow<'_, [SpanRecord]> = if spans.iter().all(for_xray) {
+                    std::borrow::Cow::Borrowed(&spans)
+                } else {
+                    std::borrow::Cow::Owned(spans.iter().filter(|s| for_xray(s)).cloned().collect())
+                };
+                if self.otlp.is_none() {
+                    xray_otlp.accept(&xray_spans, delivered);
+                    return;
+                }
+                // Two pipelines: the invocation waits for both (each within its budget).
+                let (xray_written, xray_wait) = oneshot::channel();
+                let (otlp_written, otlp_wait) = oneshot::channel();
+                xray_otlp.accept(&xray_spans, xray_written);
+                tokio::spawn(async move {
+                    let _ = tokio::join!(xray_wait, otlp_wait);
+                    let _ = delivered.send(());
+                });
+                otlp_written
+            }
+            None => delivered,
+        };
         let export_unsampled = self.export_unsampled;
         let spans: Vec<_> = spans
             .into_iter()
@@ -304,17 +389,16 @@ impl Worker {
     /// the next command.
     async fn progress(&mut self) {
         #[cfg(all(feature = "otlp", feature = "aws"))]
-        if let (Some(key), Some(otlp)) = (&mut self.key, &mut self.otlp) {
+        if let Some(key) = &mut self.key {
             tokio::select! {
                 read = key.progress() => self.key_read(read),
-                () = otlp.progress() => {}
+                () = exports_progress(&mut self.otlp, &mut self.xray_otlp) => {}
             }
             return;
         }
         #[cfg(feature = "otlp")]
-        if let Some(otlp) = &mut self.otlp {
-            return otlp.progress().await;
-        }
+        return exports_progress(&mut self.otlp, &mut self.xray_otlp).await;
+        #[cfg(not(feature = "otlp"))]
         std::future::pending().await
     }
 
@@ -349,9 +433,33 @@ impl Worker {
             }
         }
         #[cfg(feature = "otlp")]
-        if let Some(otlp) = &mut self.otlp {
-            otlp.drain(deadline).await;
+        {
+            async fn drain(pipeline: &mut Option<pipeline::Pipeline>, deadline: Instant) {
+                if let Some(pipeline) = pipeline {
+                    pipeline.drain(deadline).await;
+                }
+            }
+            // Side by side: each within the same deadline.
+            tokio::join!(
+                drain(&mut self.otlp, deadline),
+                drain(&mut self.xray_otlp, deadline)
+            );
         }
         let _ = deadline;
+    }
+}
+
+/// Moves both pipelines' exports along; pending while neither has anything to do.
+#[cfg(feature = "otlp")]
+async fn exports_progress(otlp: &mut Option<pipeline::Pipeline>, xray_otlp: &mut Option<pipeline::Pipeline>) {
+    async fn one(pipeline: &mut Option<pipeline::Pipeline>) {
+        match pipeline {
+            Some(pipeline) => pipeline.progress().await,
+            None => std::future::pending().await,
+        }
+    }
+    tokio::select! {
+        () = one(otlp) => {}
+        () = one(xray_otlp) => {}
     }
 }

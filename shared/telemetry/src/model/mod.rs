@@ -11,5 +11,10 @@ mod record;
 mod trace;
 
 pub use fault::{Exception, RequestLine};
-pub use record::{display, FieldValue, SpanEvent, SpanRecord};
+// The X-Ray rules serve the daemon's encoder and the OTLP one: a build with neither uses none.
+#[cfg_attr(not(all(feature = "xray", feature = "otlp")), allow(unused_imports))]
+pub use record::{
+    display, is_annotation_value, FieldValue, SpanEvent, SpanRecord, MAX_ANNOTATIONS,
+    MAX_ANNOTATION_VALUE_CHARS, XRAY_OWN_FIELD_PREFIXES,
+};
 pub use trace::TraceContext;

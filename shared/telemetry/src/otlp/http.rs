@@ -1,4 +1,5 @@
-//! The OTLP/HTTP transport: one POST per export, gzip, a timeout per attempt.
+//! The OTLP/HTTP transport: one POST per export, gzip, a timeout per attempt; for X-Ray's
+//! OTLP endpoint, each request SigV4-signed (`sigv4`) and held to the endpoint's limits.
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -20,9 +21,32 @@ pub(crate) enum Outcome {
     Delivered,
     /// Worth trying again (timeout, connection error, 5xx, 429, 408).
     Retry(String),
-    /// Not worth trying again (any other 4xx, a bad endpoint).
+    /// Not worth trying again (any other 4xx, a bad endpoint, no credentials to sign with).
     GiveUp(String),
 }
+
+/// What one export request may hold, for an endpoint that says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RequestLimits {
+    /// Most spans in one request.
+    pub max_spans: usize,
+    /// Most bytes of protobuf in one request, before compression.
+    pub max_bytes: usize,
+    /// Largest span (encoded) the endpoint takes; larger ones are dropped and counted.
+    pub max_span_bytes: usize,
+}
+
+/// X-Ray's OTLP endpoint: "Maximum uncompressed bytes / request: 5 MB", "Maximum events /
+/// request: 10,000 spans", "Single span maximum size: 200 KB" (CloudWatch, "OTLP
+/// endpoints", limits and restrictions). The byte limit is on the uncompressed payload
+/// (the endpoint measures what it gunzips), so the protobuf before gzip is what counts;
+/// MB and KB are read as the smaller, decimal, units.
+#[cfg(feature = "xray-otlp")]
+pub(crate) const XRAY_LIMITS: RequestLimits = RequestLimits {
+    max_spans: 10_000,
+    max_bytes: 5_000_000,
+    max_span_bytes: 200_000,
+};
 
 /// Sends encoded spans to one OTLP endpoint.
 pub(crate) struct Exporter {
@@ -34,22 +58,23 @@ pub(crate) struct Exporter {
     timeout: std::time::Duration,
     resource: Vec<KeyValue>,
     function_name: String,
+    /// Whose child the invocation span is, and so which backend's attributes it carries.
+    root_parent: RootParent,
+    /// The endpoint's limits on one request, if it has any we know of.
+    limits: Option<RequestLimits>,
+    /// Signs each request (X-Ray's endpoint).
+    #[cfg(feature = "xray-otlp")]
+    signer: Option<super::sigv4::Signer>,
     /// Built on first use, on the delivery thread: loading TLS roots is not init's business.
     client: std::sync::OnceLock<HttpClient>,
 }
 
 impl Exporter {
-    /// An exporter for the configured endpoint, or `None` when OTLP is off or the
-    /// endpoint is unusable (said once on stderr; header values are never printed).
+    /// An exporter for the configured OTLP endpoint (Honeycomb or any collector), or
+    /// `None` when OTLP is off or the endpoint is unusable (said once on stderr; header
+    /// values are never printed).
     pub fn new(config: &Config) -> Option<Self> {
-        let endpoint = config.otlp_endpoint.as_deref()?;
-        let endpoint: Uri = match endpoint.parse::<Uri>() {
-            Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) => uri,
-            _ => {
-                eprintln!("[telemetry] OTLP disabled: endpoint {endpoint:?} is not an http(s) URL");
-                return None;
-            }
-        };
+        let endpoint = parse_endpoint(config.otlp_endpoint.as_deref()?, "OTLP")?;
         let headers = config
             .otlp_headers
             .iter()
@@ -62,8 +87,38 @@ impl Exporter {
             timeout: config.otlp_timeout,
             resource: resource_attributes(config),
             function_name: config.function_name.clone(),
+            root_parent: RootParent::Caller,
+            limits: None,
+            #[cfg(feature = "xray-otlp")]
+            signer: None,
             client: std::sync::OnceLock::new(),
         })
+    }
+
+    /// An exporter for X-Ray's OTLP endpoint (`CRUDDUR_XRAY_OTLP_ENDPOINT`), or `None`
+    /// when it is not set or unusable (said once on stderr): spans under Lambda's facade
+    /// segment, X-Ray's attributes, gzip always, every request signed, none of the OTLP
+    /// headers (they may hold Honeycomb's key), the endpoint's limits.
+    #[cfg(feature = "xray-otlp")]
+    pub fn for_xray(config: &Config) -> Option<Self> {
+        let endpoint = parse_endpoint(config.xray_otlp_endpoint.as_deref()?, "X-Ray OTLP")?;
+        Some(Self {
+            signer: Some(super::sigv4::Signer::new(config, &endpoint)),
+            endpoint,
+            headers: std::sync::Mutex::new(Vec::new()),
+            gzip: Some(std::sync::Mutex::new(Gzip::new())),
+            timeout: config.otlp_timeout,
+            resource: super::xray_resource_attributes(config),
+            function_name: config.function_name.clone(),
+            root_parent: RootParent::LambdaFacade,
+            limits: Some(XRAY_LIMITS),
+            client: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The endpoint's limits on one request, if any.
+    pub fn limits(&self) -> Option<RequestLimits> {
+        self.limits
     }
 
     /// Sets (or replaces) a header of every later export.
@@ -78,9 +133,25 @@ impl Exporter {
         }
     }
 
-    /// Encodes spans as one protobuf `ExportTraceServiceRequest`.
-    pub fn encode(&self, spans: &[SpanRecord]) -> Vec<u8> {
-        encode_request(spans, &self.resource, &self.function_name, RootParent::Caller).encode_to_vec()
+    /// Encodes spans as one protobuf `ExportTraceServiceRequest`, leaving out (and
+    /// counting) spans larger than the endpoint takes.
+    pub fn encode(&self, spans: &[SpanRecord]) -> (Vec<u8>, usize) {
+        let mut request = encode_request(spans, &self.resource, &self.function_name, self.root_parent);
+        let mut too_large = 0;
+        if let Some(limits) = self.limits {
+            for scope in request
+                .resource_spans
+                .iter_mut()
+                .flat_map(|resource| &mut resource.scope_spans)
+            {
+                let before = scope.spans.len();
+                scope
+                    .spans
+                    .retain(|span| span.encoded_len() <= limits.max_span_bytes);
+                too_large += before - scope.spans.len();
+            }
+        }
+        (request.encode_to_vec(), too_large)
     }
 
     /// The request body for encoded requests (concatenated, they are one request).
@@ -116,10 +187,19 @@ impl Exporter {
         {
             request = request.header(name, value);
         }
-        let request = match request.body(WrittenBody::new(body, written)) {
+        #[cfg_attr(not(feature = "xray-otlp"), allow(unused_mut))]
+        let mut request = match request.body(WrittenBody::new(body.clone(), written)) {
             Ok(request) => request,
             Err(error) => return Outcome::GiveUp(format!("cannot build the request: {error}")),
         };
+        // Signed now, as it goes: the hash of the body as sent (gzipped), a fresh date on
+        // every attempt.
+        #[cfg(feature = "xray-otlp")]
+        if let Some(signer) = &self.signer {
+            if let Err(reason) = signer.sign(&mut request, &body).await {
+                return Outcome::GiveUp(reason);
+            }
+        }
         let client = self
             .client
             .get_or_init(|| HttpClient::for_endpoint(&self.endpoint));
@@ -129,24 +209,48 @@ impl Exporter {
                 .await
                 .map_err(|e| Outcome::Retry(format!("connection: {e}")))?;
             let status = response.status();
+            // AWS names its refusals (`InvalidSignatureException`, `AccessDeniedException`).
+            let error_type = response
+                .headers()
+                .get("x-amzn-errortype")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split(':').next().unwrap_or(v).to_owned());
             // Read the body so the connection can be reused.
             let _ = response.into_body().collect().await;
-            Ok::<_, Outcome>(status)
+            Ok::<_, Outcome>((status, error_type))
         };
         // Awake time, not wall time: an answer that came while Lambda kept the process
         // frozen is read on thaw, not taken for a timeout (which would send it twice).
         match crate::clock::awake_timeout(self.timeout, attempt).await {
             None => Outcome::Retry(format!("no answer within {:?}", self.timeout)),
             Some(Err(outcome)) => outcome,
-            Some(Ok(status)) if status.is_success() => Outcome::Delivered,
-            Some(Ok(status))
+            Some(Ok((status, _))) if status.is_success() => Outcome::Delivered,
+            Some(Ok((status, error_type)))
                 if status.is_server_error()
                     || status == StatusCode::TOO_MANY_REQUESTS
                     || status == StatusCode::REQUEST_TIMEOUT =>
             {
-                Outcome::Retry(format!("collector answered {status}"))
+                Outcome::Retry(format!("the endpoint answered {status}{}", named(error_type)))
             }
-            Some(Ok(status)) => Outcome::GiveUp(format!("collector refused the spans: {status}")),
+            Some(Ok((status, error_type))) => Outcome::GiveUp(format!(
+                "the endpoint refused the spans: {status}{}",
+                named(error_type)
+            )),
+        }
+    }
+}
+
+fn named(error_type: Option<String>) -> String {
+    error_type.map(|t| format!(" ({t})")).unwrap_or_default()
+}
+
+/// An http(s) endpoint, or `None` (said once on stderr).
+fn parse_endpoint(endpoint: &str, what: &str) -> Option<Uri> {
+    match endpoint.parse::<Uri>() {
+        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) => Some(uri),
+        _ => {
+            eprintln!("[telemetry] {what} disabled: endpoint {endpoint:?} is not an http(s) URL");
+            None
         }
     }
 }
