@@ -56,6 +56,51 @@ pub(crate) struct Invocations {
     route: std::sync::OnceLock<String>,
     /// Whether finished spans have an exporter at all (X-Ray or OTLP compiled in and configured).
     has_span_sink: bool,
+    /// Faults as Rollbar items, when a token is configured.
+    #[cfg(feature = "rollbar")]
+    rollbar: Option<RollbarItems>,
+}
+
+/// What every Rollbar item of the process shares, and the cap on how many go.
+#[cfg(feature = "rollbar")]
+struct RollbarItems {
+    context: crate::rollbar::item::ItemContext,
+    cap: Mutex<ItemCap>,
+}
+
+/// At most `per_minute` items a minute, as a token bucket (a burst of faults is not a
+/// burst of items).
+#[cfg(feature = "rollbar")]
+struct ItemCap {
+    per_minute: f64,
+    tokens: f64,
+    refilled: Instant,
+}
+
+#[cfg(feature = "rollbar")]
+impl ItemCap {
+    fn new(per_minute: u32) -> Self {
+        let per_minute = f64::from(per_minute);
+        Self {
+            per_minute,
+            tokens: per_minute,
+            refilled: Instant::now(),
+        }
+    }
+
+    /// Takes one item's token, if there is one.
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.refilled).as_secs_f64() / 60.0 * self.per_minute;
+        self.tokens = (self.tokens + refill).min(self.per_minute);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl Invocations {
@@ -64,6 +109,16 @@ impl Invocations {
         let max_spans = config.max_queue_spans;
         Self {
             has_span_sink: cfg!(any(feature = "xray", feature = "otlp")) && delivery.is_active(),
+            #[cfg(feature = "rollbar")]
+            rollbar: config.rollbar.as_ref().map(|rollbar| RollbarItems {
+                context: crate::rollbar::item::ItemContext {
+                    environment: rollbar.environment.clone(),
+                    code_version: config.function_version.clone(),
+                    function_name: config.function_name.clone(),
+                    secret_fields: config.redacted_fields.clone(),
+                },
+                cap: Mutex::new(ItemCap::new(rollbar.max_items_per_minute)),
+            }),
             init: Arc::new(Recorder::init(MetricSet::new(&config), max_spans)),
             detached: Arc::new(Recorder::detached(MetricSet::new(&config))),
             in_flight: Mutex::new(Vec::new()),
@@ -136,9 +191,41 @@ impl Invocations {
         drop(span);
         self.in_flight()
             .retain(|other| !std::ptr::eq(Arc::as_ptr(other), recorder));
+        let item = self.fault_report(recorder);
         let mut spans = recorder.take_spans();
         spans.extend(self.init.take_spans());
-        self.delivery.flush(spans, self.config.flush_budget).await;
+        self.delivery.flush(spans, item, self.config.flush_budget).await;
+    }
+
+    /// A faulted invocation's Rollbar item, within the per-minute cap (past it, counted
+    /// as dropped). Encoded here, after the response; sent by delivery.
+    fn fault_report(&self, recorder: &Recorder) -> Option<Vec<u8>> {
+        #[cfg(feature = "rollbar")]
+        if let Some(rollbar) = self.rollbar.as_ref().filter(|_| recorder.faulted()) {
+            if !rollbar.cap.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                self.delivery.stats.drop_rollbar_items(1);
+                return None;
+            }
+            let exceptions = recorder.exceptions();
+            let fault = crate::rollbar::item::Fault {
+                exceptions: &exceptions,
+                request: recorder.request(),
+                trace: &recorder.trace,
+                correlation_id: recorder.correlation_id(),
+            };
+            let timestamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let uuid = crate::rollbar::item::uuid_v4();
+            return Some(crate::rollbar::item::encode(
+                &fault,
+                &rollbar.context,
+                &uuid,
+                timestamp,
+            ));
+        }
+        let _ = recorder;
+        None
     }
 
     /// On SIGTERM: delivers what is left within the shutdown budget and reports any loss.
@@ -214,6 +301,11 @@ fn add_dropped(metrics: &mut MetricSet, dropped: Dropped) {
             Unit::Count,
             dropped.xray_spans as f64,
         );
+        metrics.add_builtin(
+            "TelemetryDroppedRollbarItems",
+            Unit::Count,
+            dropped.rollbar_items as f64,
+        );
     }
 }
 
@@ -223,6 +315,7 @@ fn report_dropped(dropped: Dropped, message: &str) {
         dropped_spans = dropped.spans,
         dropped_xray_documents = dropped.xray_documents,
         dropped_xray_spans = dropped.xray_spans,
+        dropped_rollbar_items = dropped.rollbar_items,
         "{message}"
     );
 }

@@ -60,6 +60,8 @@ pub struct DeliveryStats {
     dropped_xray_spans: AtomicU64,
     exported_spans: AtomicU64,
     exported_xray_spans: AtomicU64,
+    dropped_rollbar_items: AtomicU64,
+    exported_rollbar_items: AtomicU64,
     /// Set when a secret the exports need could not be read; reported once.
     secret_unavailable: std::sync::atomic::AtomicBool,
 }
@@ -74,6 +76,8 @@ pub struct Dropped {
     /// Spans for X-Ray's OTLP endpoint given up on (refused, e.g. a bad signature; failing
     /// past the retry budget; too large; queue full; shutdown).
     pub xray_spans: u64,
+    /// Rollbar items not sent (past the per-minute cap, refused, failing, shutdown).
+    pub rollbar_items: u64,
 }
 
 impl DeliveryStats {
@@ -92,6 +96,16 @@ impl DeliveryStats {
         self.dropped_xray_spans.fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    /// Counts `n` Rollbar items as not sent.
+    pub fn drop_rollbar_items(&self, n: usize) {
+        self.dropped_rollbar_items.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Counts `n` Rollbar items as taken by Rollbar.
+    pub(crate) fn exported_rollbar(&self, n: usize) {
+        self.exported_rollbar_items.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
     /// Counts `n` spans as accepted by the collector.
     pub(crate) fn exported(&self, n: usize) {
         self.exported_spans.fetch_add(n as u64, Ordering::Relaxed);
@@ -108,6 +122,7 @@ impl DeliveryStats {
             spans: self.dropped_spans.swap(0, Ordering::Relaxed),
             xray_documents: self.dropped_xray_documents.swap(0, Ordering::Relaxed),
             xray_spans: self.dropped_xray_spans.swap(0, Ordering::Relaxed),
+            rollbar_items: self.dropped_rollbar_items.swap(0, Ordering::Relaxed),
         }
     }
 
@@ -137,6 +152,8 @@ enum Command {
     FirstInvocation,
     Spans {
         spans: Vec<SpanRecord>,
+        /// The invocation's Rollbar item, when it faulted (and Rollbar is on).
+        item: Option<Vec<u8>>,
         delivered: oneshot::Sender<()>,
     },
     Shutdown {
@@ -186,16 +203,25 @@ impl Delivery {
         }
     }
 
-    /// Hands spans over and waits, at most `budget`, for them to be delivered.
-    pub async fn flush(&self, spans: Vec<SpanRecord>, budget: Duration) {
+    /// Hands spans (and a Rollbar item) over and waits, at most `budget`, for them to be
+    /// delivered.
+    pub async fn flush(&self, spans: Vec<SpanRecord>, item: Option<Vec<u8>>, budget: Duration) {
         let Some(commands) = &self.commands else { return };
-        if spans.is_empty() {
+        if spans.is_empty() && item.is_none() {
             return;
         }
         let (delivered, wait) = oneshot::channel();
-        let count = spans.len();
-        if commands.try_send(Command::Spans { spans, delivered }).is_err() {
+        let (count, items) = (spans.len(), usize::from(item.is_some()));
+        if commands
+            .try_send(Command::Spans {
+                spans,
+                item,
+                delivered,
+            })
+            .is_err()
+        {
             self.stats.drop_spans(count);
+            self.stats.drop_rollbar_items(items);
             return;
         }
         if !budget.is_zero() {
@@ -210,7 +236,15 @@ impl Delivery {
         if !spans.is_empty() {
             let (delivered, _) = oneshot::channel();
             let count = spans.len();
-            if commands.try_send(Command::Spans { spans, delivered }).is_err() {
+            let item = None;
+            if commands
+                .try_send(Command::Spans {
+                    spans,
+                    item,
+                    delivered,
+                })
+                .is_err()
+            {
                 self.stats.drop_spans(count);
             }
         }
@@ -236,22 +270,29 @@ struct Worker {
     #[cfg(feature = "xray")]
     xray: Option<crate::xray::Sender>,
     #[cfg(feature = "otlp")]
-    otlp: Option<pipeline::Pipeline>,
+    otlp: Option<pipeline::Pipeline<crate::otlp::Exporter>>,
     /// X-Ray's side as signed OTLP (instead of `xray`, never beside it; feature `xray-otlp`).
     #[cfg(feature = "otlp")]
-    xray_otlp: Option<pipeline::Pipeline>,
+    xray_otlp: Option<pipeline::Pipeline<crate::otlp::Exporter>>,
+    /// Faults as Rollbar items (`()` in a build without them).
+    #[cfg(feature = "rollbar")]
+    rollbar: Option<pipeline::Pipeline<crate::rollbar::Sender>>,
+    #[cfg(not(feature = "rollbar"))]
+    rollbar: (),
     /// Inside Lambda, X-Ray takes only traces under Lambda's facade segment.
     in_lambda: bool,
-    /// The Honeycomb key, read from SSM, that OTLP exports wait for.
+    /// Secrets read from SSM that exports wait for (the Honeycomb key, the Rollbar token).
     #[cfg(all(feature = "otlp", feature = "aws"))]
-    key: Option<key::KeyRead>,
+    secrets: Vec<key::KeyRead>,
     export_unsampled: bool,
 }
 
 impl Worker {
     /// A worker, or `None` when there is nothing to deliver to.
     fn new(config: &Config, stats: Arc<DeliveryStats>) -> Option<Self> {
+        // Mutable where a secret from SSM may hold its exports.
         #[cfg(feature = "otlp")]
+        #[cfg_attr(not(feature = "aws"), allow(unused_mut))]
         let mut otlp = crate::otlp::Exporter::new(config).map(|exporter| {
             pipeline::Pipeline::new(exporter, pipeline::Destination::Collector, config, stats.clone())
         });
@@ -272,14 +313,42 @@ impl Worker {
                 crate::config::CRUDDUR_XRAY_OTLP_ENDPOINT
             );
         }
-        #[cfg(all(feature = "otlp", feature = "aws"))]
-        let key = match (&mut otlp, &config.honeycomb_key_parameter) {
-            (Some(otlp), Some(parameter)) => {
-                otlp.hold();
-                Some(key::KeyRead::new(parameter.clone(), "x-honeycomb-team"))
+        #[cfg(feature = "rollbar")]
+        #[cfg_attr(not(feature = "aws"), allow(unused_mut))]
+        let mut rollbar = config.rollbar.as_ref().and_then(|settings| {
+            let sender = crate::rollbar::Sender::new(&settings.endpoint, config.otlp_timeout)?;
+            if let Some(token) = &settings.token {
+                sender.set_token(token);
             }
-            _ => None,
-        };
+            Some(pipeline::Pipeline::for_rollbar(
+                sender,
+                MAX_QUEUED_ROLLBAR_ITEMS,
+                stats.clone(),
+            ))
+        });
+        #[cfg(all(feature = "otlp", feature = "aws"))]
+        let mut secrets = Vec::new();
+        #[cfg(all(feature = "otlp", feature = "aws"))]
+        if let (Some(otlp), Some(parameter)) = (&mut otlp, &config.honeycomb_key_parameter) {
+            otlp.hold();
+            secrets.push(key::KeyRead::new(
+                parameter.clone(),
+                "x-honeycomb-team",
+                key::Target::Collector,
+            ));
+        }
+        #[cfg(all(feature = "rollbar", feature = "aws"))]
+        if let (Some(rollbar), Some(parameter)) = (
+            &mut rollbar,
+            config.rollbar.as_ref().and_then(|r| r.token_parameter.as_ref()),
+        ) {
+            rollbar.hold();
+            secrets.push(key::KeyRead::new(
+                parameter.clone(),
+                "x-rollbar-access-token",
+                key::Target::Rollbar,
+            ));
+        }
         let worker = Self {
             #[cfg(feature = "xray")]
             xray: (!xray_by_otlp).then(|| crate::xray::Sender::new(config)),
@@ -287,9 +356,13 @@ impl Worker {
             otlp,
             #[cfg(feature = "otlp")]
             xray_otlp,
+            #[cfg(feature = "rollbar")]
+            rollbar,
+            #[cfg(not(feature = "rollbar"))]
+            rollbar: (),
             in_lambda: config.in_lambda,
             #[cfg(all(feature = "otlp", feature = "aws"))]
-            key,
+            secrets,
             stats,
             export_unsampled: config.export_unsampled,
         };
@@ -307,6 +380,10 @@ impl Worker {
         {
             any |= self.otlp.is_some() || self.xray_otlp.is_some();
         }
+        #[cfg(feature = "rollbar")]
+        {
+            any |= self.rollbar.is_some();
+        }
         any
     }
 
@@ -314,7 +391,10 @@ impl Worker {
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
-                    Some(Command::Spans { spans, delivered }) => self.accept(spans, delivered),
+                    Some(Command::Spans { spans, item, delivered }) => {
+                        let delivered = self.accept_item(item, delivered);
+                        self.accept(spans, delivered);
+                    }
                     Some(Command::FirstInvocation) => self.start_reading_secrets(),
                     Some(Command::Shutdown { deadline, done }) => {
                         self.drain(deadline).await;
@@ -330,9 +410,21 @@ impl Worker {
 
     fn start_reading_secrets(&mut self) {
         #[cfg(all(feature = "otlp", feature = "aws"))]
-        if let Some(key) = &mut self.key {
-            key.start();
+        for secret in &mut self.secrets {
+            secret.start();
         }
+    }
+
+    /// Queues a fault's Rollbar item; returns what tells the invocation when it and the
+    /// spans to come are written.
+    fn accept_item(&mut self, item: Option<Vec<u8>>, delivered: oneshot::Sender<()>) -> oneshot::Sender<()> {
+        #[cfg(feature = "rollbar")]
+        if let (Some(item), Some(rollbar)) = (item, &mut self.rollbar) {
+            return both(delivered, |written| rollbar.accept_item(item, written));
+        }
+        #[cfg(not(feature = "rollbar"))]
+        let _ = item;
+        delivered
     }
 
     /// Sends the X-Ray documents at once and queues the spans for OTLP (and X-Ray's
@@ -361,14 +453,7 @@ impl Worker {
                     return;
                 }
                 // Two pipelines: the invocation waits for both (each within its budget).
-                let (xray_written, xray_wait) = oneshot::channel();
-                let (otlp_written, otlp_wait) = oneshot::channel();
-                xray_otlp.accept(&xray_spans, xray_written);
-                tokio::spawn(async move {
-                    let _ = tokio::join!(xray_wait, otlp_wait);
-                    let _ = delivered.send(());
-                });
-                otlp_written
+                both(delivered, |written| xray_otlp.accept(&xray_spans, written))
             }
             None => delivered,
         };
@@ -385,41 +470,58 @@ impl Worker {
         let _ = (spans, delivered);
     }
 
-    /// Moves exports and the key read along. Pending when there is nothing to do until
-    /// the next command.
+    /// Moves exports and the secrets' reads along. Pending when there is nothing to do
+    /// until the next command.
     async fn progress(&mut self) {
         #[cfg(all(feature = "otlp", feature = "aws"))]
-        if let Some(key) = &mut self.key {
-            tokio::select! {
-                read = key.progress() => self.key_read(read),
-                () = exports_progress(&mut self.otlp, &mut self.xray_otlp) => {}
+        if !self.secrets.is_empty() {
+            let reads = self.secrets.iter_mut().map(|secret| Box::pin(secret.progress()));
+            let read = tokio::select! {
+                (read, index, _) = futures_util::future::select_all(reads) => Some((index, read)),
+                () = exports_progress(&mut self.otlp, &mut self.xray_otlp, rollbar_of(&mut self.rollbar)) => None,
+            };
+            if let Some((index, read)) = read {
+                self.secret_read(index, read);
             }
             return;
         }
         #[cfg(feature = "otlp")]
-        return exports_progress(&mut self.otlp, &mut self.xray_otlp).await;
+        return exports_progress(&mut self.otlp, &mut self.xray_otlp, rollbar_of(&mut self.rollbar)).await;
         #[cfg(not(feature = "otlp"))]
         std::future::pending().await
     }
 
-    /// The key arrived (held spans go), or cannot be read (they are dropped, counted,
-    /// and the failure reported once).
+    /// A secret arrived (the exports held for it go), or cannot be read (they are
+    /// dropped, counted, and the failure reported once).
     #[cfg(all(feature = "otlp", feature = "aws"))]
-    fn key_read(&mut self, read: Result<String, crate::secrets::SecretError>) {
-        let (Some(key), Some(otlp)) = (self.key.take(), &mut self.otlp) else {
-            return;
-        };
-        match read {
-            Ok(value) => otlp.release(key.header(), &value),
-            Err(error) => {
-                eprintln!(
-                    "[telemetry] cannot read the Honeycomb key from SSM parameter {}: {error}; \
-                     OTLP spans are dropped (counted) from now on",
-                    key.parameter()
-                );
-                self.stats.secret_unavailable();
-                otlp.disable();
-            }
+    fn secret_read(&mut self, index: usize, read: Result<String, crate::secrets::SecretError>) {
+        let secret = self.secrets.remove(index);
+        let (header, target) = (secret.header(), secret.target());
+        macro_rules! settle {
+            ($pipeline:expr, $units:literal) => {
+                if let Some(pipeline) = $pipeline {
+                    match read {
+                        Ok(value) => pipeline.release(header, &value),
+                        Err(error) => {
+                            eprintln!(
+                                "[telemetry] cannot read {} from SSM parameter {}: {error}; {} are dropped (counted) from now on",
+                                target.secret_name(),
+                                secret.parameter(),
+                                $units
+                            );
+                            self.stats.secret_unavailable();
+                            pipeline.disable();
+                        }
+                    }
+                }
+            };
+        }
+        match target {
+            key::Target::Collector => settle!(&mut self.otlp, "OTLP spans"),
+            #[cfg(feature = "rollbar")]
+            key::Target::Rollbar => settle!(&mut self.rollbar, "Rollbar items"),
+            #[cfg(not(feature = "rollbar"))]
+            key::Target::Rollbar => {}
         }
     }
 
@@ -427,32 +529,49 @@ impl Worker {
     /// being read gets until then too).
     async fn drain(&mut self, deadline: Instant) {
         #[cfg(all(feature = "otlp", feature = "aws"))]
-        if let Some(key) = &mut self.key {
-            if let Ok(read) = tokio::time::timeout_at(deadline.into(), key.progress()).await {
-                self.key_read(read);
+        while !self.secrets.is_empty() {
+            let reads = self.secrets.iter_mut().map(|secret| Box::pin(secret.progress()));
+            let read = tokio::time::timeout_at(deadline.into(), futures_util::future::select_all(reads))
+                .await
+                .map(|(read, index, _)| (index, read));
+            match read {
+                Ok((index, read)) => self.secret_read(index, read),
+                Err(_) => break,
             }
         }
         #[cfg(feature = "otlp")]
         {
-            async fn drain(pipeline: &mut Option<pipeline::Pipeline>, deadline: Instant) {
+            async fn drain<T: pipeline::Transport>(
+                pipeline: &mut Option<pipeline::Pipeline<T>>,
+                deadline: Instant,
+            ) {
                 if let Some(pipeline) = pipeline {
                     pipeline.drain(deadline).await;
                 }
             }
+            #[cfg(feature = "rollbar")]
+            let rollbar = drain(&mut self.rollbar, deadline);
+            #[cfg(not(feature = "rollbar"))]
+            let rollbar = std::future::ready(());
             // Side by side: each within the same deadline.
             tokio::join!(
                 drain(&mut self.otlp, deadline),
-                drain(&mut self.xray_otlp, deadline)
+                drain(&mut self.xray_otlp, deadline),
+                rollbar
             );
         }
         let _ = deadline;
     }
 }
 
-/// Moves both pipelines' exports along; pending while neither has anything to do.
+/// Moves every pipeline's exports along; pending while none has anything to do.
 #[cfg(feature = "otlp")]
-async fn exports_progress(otlp: &mut Option<pipeline::Pipeline>, xray_otlp: &mut Option<pipeline::Pipeline>) {
-    async fn one(pipeline: &mut Option<pipeline::Pipeline>) {
+async fn exports_progress(
+    otlp: &mut Option<pipeline::Pipeline<crate::otlp::Exporter>>,
+    xray_otlp: &mut Option<pipeline::Pipeline<crate::otlp::Exporter>>,
+    rollbar: impl std::future::Future<Output = ()>,
+) {
+    async fn one<T: pipeline::Transport>(pipeline: &mut Option<pipeline::Pipeline<T>>) {
         match pipeline {
             Some(pipeline) => pipeline.progress().await,
             None => std::future::pending().await,
@@ -461,5 +580,39 @@ async fn exports_progress(otlp: &mut Option<pipeline::Pipeline>, xray_otlp: &mut
     tokio::select! {
         () = one(otlp) => {}
         () = one(xray_otlp) => {}
+        () = rollbar => {}
     }
 }
+
+/// The Rollbar pipeline's progress (pending forever without one).
+#[cfg(feature = "rollbar")]
+async fn rollbar_of(rollbar: &mut Option<pipeline::Pipeline<crate::rollbar::Sender>>) {
+    match rollbar {
+        Some(pipeline) => pipeline.progress().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Without the Rollbar feature there is nothing to move.
+#[cfg(all(feature = "otlp", not(feature = "rollbar")))]
+async fn rollbar_of(_: &mut ()) {
+    std::future::pending().await
+}
+
+/// A waiter told once both `delivered`'s own hand-over and the one `accept` queues are
+/// written: the invocation waits for both, each within its budget.
+#[cfg(feature = "otlp")]
+fn both(delivered: oneshot::Sender<()>, accept: impl FnOnce(oneshot::Sender<()>)) -> oneshot::Sender<()> {
+    let (first, first_written) = oneshot::channel();
+    let (second, second_written) = oneshot::channel();
+    accept(first);
+    tokio::spawn(async move {
+        let _ = tokio::join!(first_written, second_written);
+        let _ = delivered.send(());
+    });
+    second
+}
+
+/// Most Rollbar items waiting to be sent (a failing Rollbar: the rest are dropped, counted).
+#[cfg(feature = "rollbar")]
+const MAX_QUEUED_ROLLBAR_ITEMS: usize = 20;

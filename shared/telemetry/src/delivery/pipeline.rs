@@ -1,11 +1,11 @@
-//! One OTLP endpoint's export queue: spans held encoded, sent in batches with a
+//! One destination's export queue: what goes out held encoded, sent in batches with a
 //! few exports in flight, retried with backoff, and dropped (counted) past the
 //! retry budget or the queue bound.
 //!
-//! The same pipeline serves every OTLP destination (Honeycomb or any collector, and
-//! X-Ray's OTLP endpoint): what differs is the transport's (its [`Exporter`]: encoding,
-//! signing, the endpoint's request limits) and which counters a drop goes to
-//! ([`Destination`]).
+//! The same pipeline serves every destination (Honeycomb or any OTLP collector, X-Ray's
+//! OTLP endpoint, Rollbar): what differs is the transport's (a [`Transport`]: its
+//! encoding, signing, request limits) and which counters a drop goes to
+//! ([`Destination`]). Its units are spans for OTLP and items for Rollbar.
 
 use std::{
     collections::VecDeque,
@@ -19,11 +19,69 @@ use futures_util::{stream::FuturesUnordered, StreamExt};
 use tokio::sync::oneshot;
 
 use super::{split, DeliveryStats};
-use crate::{
-    config::Config,
-    model::SpanRecord,
-    otlp::{Exporter, Outcome},
-};
+use crate::{config::Config, model::SpanRecord, otlp::Exporter};
+
+/// How one send attempt ended, as the pipeline books it (each transport's own outcome
+/// maps onto it).
+pub(super) enum Attempt {
+    /// The destination took it.
+    Delivered,
+    /// Worth trying again.
+    Retry(String),
+    /// Not worth trying again.
+    GiveUp(String),
+}
+
+/// What a pipeline needs of the transport it feeds.
+pub(super) trait Transport: Send + Sync + 'static {
+    /// The request body of a batch (gzip for OTLP).
+    fn compress(&self, body: Vec<u8>) -> bytes::Bytes;
+    /// One attempt; `written` are told once the bytes reached the kernel.
+    fn send(
+        &self,
+        body: bytes::Bytes,
+        written: Vec<oneshot::Sender<()>>,
+    ) -> impl Future<Output = Attempt> + Send;
+    /// Sets a header every later request carries (a secret read after init).
+    fn set_header(&self, name: &str, value: &str);
+}
+
+impl Transport for Exporter {
+    fn compress(&self, body: Vec<u8>) -> bytes::Bytes {
+        Exporter::compress(self, body)
+    }
+
+    async fn send(&self, body: bytes::Bytes, written: Vec<oneshot::Sender<()>>) -> Attempt {
+        match Exporter::send(self, body, written).await {
+            crate::otlp::Outcome::Delivered => Attempt::Delivered,
+            crate::otlp::Outcome::Retry(reason) => Attempt::Retry(reason),
+            crate::otlp::Outcome::GiveUp(reason) => Attempt::GiveUp(reason),
+        }
+    }
+
+    fn set_header(&self, name: &str, value: &str) {
+        Exporter::set_header(self, name, value);
+    }
+}
+
+#[cfg(feature = "rollbar")]
+impl Transport for crate::rollbar::Sender {
+    fn compress(&self, body: Vec<u8>) -> bytes::Bytes {
+        body.into()
+    }
+
+    async fn send(&self, body: bytes::Bytes, written: Vec<oneshot::Sender<()>>) -> Attempt {
+        match crate::rollbar::Sender::send(self, body, written).await {
+            crate::rollbar::Outcome::Delivered => Attempt::Delivered,
+            crate::rollbar::Outcome::Retry(reason) => Attempt::Retry(reason),
+            crate::rollbar::Outcome::GiveUp(reason) => Attempt::GiveUp(reason),
+        }
+    }
+
+    fn set_header(&self, _name: &str, token: &str) {
+        self.set_token(token);
+    }
+}
 
 /// Where a pipeline's spans go: names it in reports, and keeps its counts apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +91,9 @@ pub(super) enum Destination {
     /// X-Ray's OTLP endpoint: `DeliveryStats`' X-Ray spans.
     #[cfg_attr(not(feature = "xray-otlp"), allow(dead_code))]
     Xray,
+    /// Rollbar's item API: `DeliveryStats`' Rollbar items.
+    #[cfg_attr(not(feature = "rollbar"), allow(dead_code))]
+    Rollbar,
 }
 
 impl Destination {
@@ -41,6 +102,15 @@ impl Destination {
         match self {
             Self::Collector => "OTLP",
             Self::Xray => "X-Ray OTLP",
+            Self::Rollbar => "Rollbar",
+        }
+    }
+
+    /// What it sends, in reports.
+    fn units(self) -> &'static str {
+        match self {
+            Self::Collector | Self::Xray => "spans",
+            Self::Rollbar => "items",
         }
     }
 
@@ -49,6 +119,7 @@ impl Destination {
             match self {
                 Self::Collector => stats.drop_spans(n),
                 Self::Xray => stats.drop_xray_spans(n),
+                Self::Rollbar => stats.drop_rollbar_items(n),
             }
         }
     }
@@ -57,6 +128,7 @@ impl Destination {
         match self {
             Self::Collector => stats.exported(n),
             Self::Xray => stats.exported_xray(n),
+            Self::Rollbar => stats.exported_rollbar(n),
         }
     }
 }
@@ -88,11 +160,11 @@ struct Request {
 
 /// An export under way, with its request (to retry). The invocations waiting on it
 /// are told once its body is handed to the connection (see `Exporter::send`).
-type Export = Pin<Box<dyn Future<Output = (Outcome, Request)> + Send>>;
+type Export = Pin<Box<dyn Future<Output = (Attempt, Request)> + Send>>;
 
-/// The export queue of one OTLP endpoint.
-pub(super) struct Pipeline {
-    exporter: Arc<Exporter>,
+/// The export queue of one destination.
+pub(super) struct Pipeline<T> {
+    exporter: Arc<T>,
     destination: Destination,
     stats: Arc<DeliveryStats>,
     max_queue_spans: usize,
@@ -110,7 +182,8 @@ pub(super) struct Pipeline {
     disabled: bool,
 }
 
-impl Pipeline {
+impl Pipeline<Exporter> {
+    /// The pipeline of an OTLP endpoint, within its request limits.
     pub fn new(
         exporter: Exporter,
         destination: Destination,
@@ -118,45 +191,18 @@ impl Pipeline {
         stats: Arc<DeliveryStats>,
     ) -> Self {
         let limits = exporter.limits();
-        Self {
-            exporter: Arc::new(exporter),
+        let max_export_batch = limits.map_or(config.max_export_batch, |l| {
+            config.max_export_batch.min(l.max_spans)
+        });
+        let max_export_bytes = limits.map_or(usize::MAX, |l| l.max_bytes);
+        Self::with_limits(
+            exporter,
             destination,
+            config.max_queue_spans,
+            max_export_batch,
+            max_export_bytes,
             stats,
-            max_queue_spans: config.max_queue_spans,
-            max_export_batch: limits.map_or(config.max_export_batch, |l| {
-                config.max_export_batch.min(l.max_spans)
-            }),
-            max_export_bytes: limits.map_or(usize::MAX, |l| l.max_bytes),
-            queue: Queue::default(),
-            exports: FuturesUnordered::new(),
-            spans_in_flight: 0,
-            retries: Vec::new(),
-            held: false,
-            disabled: false,
-        }
-    }
-
-    /// Holds exports until [`Pipeline::release`]: spans queue meanwhile (bounded).
-    pub fn hold(&mut self) {
-        self.held = true;
-    }
-
-    /// Sets a header every export needs and lets the held spans go.
-    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
-    pub fn release(&mut self, name: &str, value: &str) {
-        self.exporter.set_header(name, value);
-        self.held = false;
-        self.start_exports(Instant::now(), MAX_EXPORTS_IN_FLIGHT);
-    }
-
-    /// Gives up on exporting: what is queued, and all later spans, are dropped and counted.
-    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
-    pub fn disable(&mut self) {
-        self.disabled = true;
-        self.held = false;
-        self.queue.release_waiters();
-        self.count_dropped(self.queue.spans);
-        self.queue = Queue::default();
+        )
     }
 
     /// Queues spans for export; `delivered` is told once they are written (or at once
@@ -196,6 +242,83 @@ impl Pipeline {
                 self.destination.label()
             );
         }
+        self.queue_encoded(chunks, delivered);
+    }
+}
+
+#[cfg(feature = "rollbar")]
+impl Pipeline<crate::rollbar::Sender> {
+    /// Rollbar's pipeline: one item a request, at most `max_queue` items waiting.
+    pub fn for_rollbar(sender: crate::rollbar::Sender, max_queue: usize, stats: Arc<DeliveryStats>) -> Self {
+        Self::with_limits(sender, Destination::Rollbar, max_queue, 1, usize::MAX, stats)
+    }
+
+    /// Queues one encoded item; `delivered` as for spans.
+    pub fn accept_item(&mut self, item: Vec<u8>, delivered: oneshot::Sender<()>) {
+        if self.disabled {
+            self.count_dropped(1);
+            let _ = delivered.send(());
+            return;
+        }
+        let chunk = split::Chunk {
+            protobuf: item,
+            spans: 1,
+        };
+        self.queue_encoded(vec![chunk], delivered);
+    }
+}
+
+impl<T: Transport> Pipeline<T> {
+    fn with_limits(
+        exporter: T,
+        destination: Destination,
+        max_queue_spans: usize,
+        max_export_batch: usize,
+        max_export_bytes: usize,
+        stats: Arc<DeliveryStats>,
+    ) -> Self {
+        Self {
+            exporter: Arc::new(exporter),
+            destination,
+            stats,
+            max_queue_spans,
+            max_export_batch,
+            max_export_bytes,
+            queue: Queue::default(),
+            exports: FuturesUnordered::new(),
+            spans_in_flight: 0,
+            retries: Vec::new(),
+            held: false,
+            disabled: false,
+        }
+    }
+
+    /// Holds exports until [`Pipeline::release`]: spans queue meanwhile (bounded).
+    pub fn hold(&mut self) {
+        self.held = true;
+    }
+
+    /// Sets a header every export needs and lets the held spans go.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub fn release(&mut self, name: &str, value: &str) {
+        self.exporter.set_header(name, value);
+        self.held = false;
+        self.start_exports(Instant::now(), MAX_EXPORTS_IN_FLIGHT);
+    }
+
+    /// Gives up on exporting: what is queued, and all later spans, are dropped and counted.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub fn disable(&mut self) {
+        self.disabled = true;
+        self.held = false;
+        self.queue.release_waiters();
+        self.count_dropped(self.queue.spans);
+        self.queue = Queue::default();
+    }
+
+    /// Queues encoded requests' worth; `delivered` is told once they are written (or at
+    /// once when they cannot go out within a flush budget anyway).
+    fn queue_encoded(&mut self, chunks: Vec<split::Chunk>, delivered: oneshot::Sender<()>) {
         // A retry waiting (the collector is failing), every export slot taken (it is
         // slow), exports held for a key, or more than one request's worth: these spans
         // cannot go out within the flush budget, so the invocation need not wait for
@@ -271,11 +394,11 @@ impl Pipeline {
     }
 
     /// Books an export's outcome: counted, retried later, or dropped and counted.
-    fn settle(&mut self, outcome: Outcome, mut request: Request) {
+    fn settle(&mut self, outcome: Attempt, mut request: Request) {
         self.spans_in_flight -= request.spans;
         match outcome {
-            Outcome::Delivered => self.destination.count_exported(&self.stats, request.spans),
-            Outcome::Retry(reason) if request.attempts + 1 < MAX_EXPORT_ATTEMPTS => {
+            Attempt::Delivered => self.destination.count_exported(&self.stats, request.spans),
+            Attempt::Retry(reason) if request.attempts + 1 < MAX_EXPORT_ATTEMPTS => {
                 // The collector is struggling: nobody should wait for it.
                 self.queue.release_waiters();
                 request.attempts += 1;
@@ -287,13 +410,14 @@ impl Pipeline {
                 );
                 self.retries.push(request);
             }
-            Outcome::Retry(reason) | Outcome::GiveUp(reason) => {
+            Attempt::Retry(reason) | Attempt::GiveUp(reason) => {
                 self.queue.release_waiters();
                 self.count_dropped(request.spans);
                 eprintln!(
-                    "[telemetry] {} export dropped {} spans: {reason}",
+                    "[telemetry] {} export dropped {} {}: {reason}",
                     self.destination.label(),
-                    request.spans
+                    request.spans,
+                    self.destination.units()
                 );
             }
         }
@@ -320,8 +444,9 @@ impl Pipeline {
         if unfinished > 0 {
             self.count_dropped(unfinished);
             eprintln!(
-                "[telemetry] shutdown: {unfinished} {} spans could not be delivered in time",
-                self.destination.label()
+                "[telemetry] shutdown: {unfinished} {} {} could not be delivered in time",
+                self.destination.label(),
+                self.destination.units()
             );
         }
     }

@@ -21,7 +21,8 @@ pub(crate) enum Outcome {
 /// Sends items to one Rollbar endpoint.
 pub(crate) struct Sender {
     endpoint: Uri,
-    token: Option<header::HeaderValue>,
+    /// Set once the token is known (from the environment at once, from SSM later).
+    token: std::sync::Mutex<Option<header::HeaderValue>>,
     timeout: std::time::Duration,
     /// Built on first use, on the delivery thread.
     client: std::sync::OnceLock<HttpClient>,
@@ -33,7 +34,7 @@ impl Sender {
         match endpoint.parse::<Uri>() {
             Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) => Some(Self {
                 endpoint: uri,
-                token: None,
+                token: std::sync::Mutex::new(None),
                 timeout,
                 client: std::sync::OnceLock::new(),
             }),
@@ -45,35 +46,42 @@ impl Sender {
     }
 
     /// Sets the access token (a secret: marked sensitive, never printed).
-    pub fn set_token(&mut self, token: &str) {
+    pub fn set_token(&self, token: &str) {
         match header::HeaderValue::from_str(token.trim()) {
             Ok(mut value) => {
                 value.set_sensitive(true);
-                self.token = Some(value);
+                *self
+                    .token
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(value);
             }
-            Err(_) => eprintln!("[telemetry] the Rollbar token is not a valid header value: Rollbar disabled"),
+            Err(_) => {
+                eprintln!("[telemetry] the Rollbar token is not a valid header value: Rollbar disabled")
+            }
         }
-    }
-
-    /// Whether a token is set (no item goes out without it).
-    pub fn has_token(&self) -> bool {
-        self.token.is_some()
     }
 
     /// One send of one item; `written` are told once its bytes reached the kernel.
     pub async fn send(&self, item: Bytes, written: Vec<oneshot::Sender<()>>) -> Outcome {
-        let Some(token) = &self.token else {
+        let token = self
+            .token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let Some(token) = token else {
             return Outcome::GiveUp("no access token".into());
         };
         let request = Request::post(self.endpoint.clone())
             .header(header::CONTENT_TYPE, "application/json")
-            .header("x-rollbar-access-token", token.clone())
+            .header("x-rollbar-access-token", token)
             .body(WrittenBody::new(item, written));
         let request = match request {
             Ok(request) => request,
             Err(error) => return Outcome::GiveUp(format!("cannot build the request: {error}")),
         };
-        let client = self.client.get_or_init(|| HttpClient::for_endpoint(&self.endpoint));
+        let client = self
+            .client
+            .get_or_init(|| HttpClient::for_endpoint(&self.endpoint));
         let attempt = async {
             let response = client
                 .request(request)

@@ -135,6 +135,20 @@ fn trace(exception: &Exception, scrub: &impl Fn(&str) -> String) -> Value {
     })
 }
 
+/// A random (version 4) UUID: an item's id, which Rollbar deduplicates on.
+pub fn uuid_v4() -> String {
+    let high = fastrand::u64(..);
+    let low = fastrand::u64(..);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        high >> 32,
+        (high >> 16) & 0xffff,
+        high & 0x0fff,
+        ((low >> 48) & 0x3fff) | 0x8000,
+        low & 0xffff_ffff_ffff
+    )
+}
+
 /// A message with everything that looks secret or personal replaced by [`SCRUBBED`]:
 /// the value after a secret's name (`password=x`, `token: x`, `password is x`), bearer
 /// tokens, URL userinfo and query values, AWS access key ids, JWTs, e-mail addresses
@@ -144,19 +158,23 @@ pub fn scrub(text: &str, secret_fields: &[String]) -> String {
         let word = word
             .trim_matches(|c: char| !c.is_alphanumeric() && c != '_' && c != '-')
             .to_ascii_lowercase();
-        !word.is_empty()
-            && (SECRET_WORDS.iter().any(|s| word.ends_with(s)) || secret_fields.iter().any(|f| *f == word))
+        !word.is_empty() && (SECRET_WORDS.iter().any(|s| word.ends_with(s)) || secret_fields.contains(&word))
     };
     let words: Vec<&str> = text.split(' ').collect();
     let mut out: Vec<String> = Vec::with_capacity(words.len());
     for (i, word) in words.iter().enumerate() {
         let previous = i.checked_sub(1).map(|p| words[p]);
         let before_previous = i.checked_sub(2).map(|p| words[p]);
-        let after_name = previous.is_some_and(|p| (p.ends_with(':') || p.ends_with('=')) && is_secret_word(p))
+        let after_name = previous
+            .is_some_and(|p| (p.ends_with(':') || p.ends_with('=')) && is_secret_word(p))
             || (previous.is_some_and(|p| matches!(p, "is" | "was" | "=" | ":"))
                 && before_previous.is_some_and(is_secret_word))
             || previous.is_some_and(|p| p.eq_ignore_ascii_case("bearer") || p.eq_ignore_ascii_case("basic"));
-        out.push(if after_name { SCRUBBED.to_owned() } else { scrub_word(word, &is_secret_word) });
+        out.push(if after_name {
+            SCRUBBED.to_owned()
+        } else {
+            scrub_word(word, &is_secret_word)
+        });
     }
     out.join(" ")
 }
@@ -186,12 +204,16 @@ fn scrub_word(word: &str, is_secret_word: &impl Fn(&str) -> bool) -> String {
         return word.replace(bare, &format!("{scheme}{authority}{tail}"));
     }
     let looks_like = |prefix: &str, len: usize| {
-        bare.len() == len && bare.starts_with(prefix) && bare.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        bare.len() == len
+            && bare.starts_with(prefix)
+            && bare.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
     };
     let jwt = bare.starts_with("eyJ") && bare.matches('.').count() == 2;
     let email = bare.contains('@') && bare.rsplit('@').next().is_some_and(|domain| domain.contains('.'));
     let token_like = bare.len() >= 32
-        && bare.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-'));
+        && bare
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-'));
     if looks_like("AKIA", 20) || looks_like("ASIA", 20) || jwt || email || token_like {
         return word.replace(bare, SCRUBBED);
     }
@@ -208,20 +230,41 @@ mod tests {
     }
 
     #[test]
+    fn uuids_are_version_4() {
+        let uuid = uuid_v4();
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(&uuid[14..15], "4");
+        assert!("89ab".contains(&uuid[19..20]), "{uuid}");
+        assert_ne!(uuid, uuid_v4());
+    }
+
+    #[test]
     fn secrets_and_personal_data_are_scrubbed_from_messages() {
         for (text, expected) in [
             ("database password is hunter2", "database password is [scrubbed]"),
             ("password=hunter2 user=andrew", "password=[scrubbed] user=andrew"),
             ("token: abc123 then", "token: [scrubbed] then"),
-            ("Authorization: Bearer abc.def", "Authorization: [scrubbed] [scrubbed]"),
+            (
+                "Authorization: Bearer abc.def",
+                "Authorization: [scrubbed] [scrubbed]",
+            ),
             ("pin=1234", "pin=[scrubbed]"),
-            ("calling https://u:pw@example.com/x?sig=abc failed", "calling https://[scrubbed]@example.com/x?[scrubbed] failed"),
+            (
+                "calling https://u:pw@example.com/x?sig=abc failed",
+                "calling https://[scrubbed]@example.com/x?[scrubbed] failed",
+            ),
             ("key AKIAIOSFODNN7EXAMPLE leaked", "key [scrubbed] leaked"),
             ("mail andrew@example.com now", "mail [scrubbed] now"),
             ("jwt eyJhbGciOi.eyJzdWIi.c2ln here", "jwt [scrubbed] here"),
             ("id 0123456789abcdef0123456789abcdef01", "id [scrubbed]"),
-            ("connection refused (os error 111)", "connection refused (os error 111)"),
-            ("index out of bounds: the len is 3 but the index is 7", "index out of bounds: the len is 3 but the index is 7"),
+            (
+                "connection refused (os error 111)",
+                "connection refused (os error 111)",
+            ),
+            (
+                "index out of bounds: the len is 3 but the index is 7",
+                "index out of bounds: the len is 3 but the index is 7",
+            ),
         ] {
             assert_eq!(scrub(text, &fields()), expected, "{text}");
         }
@@ -234,26 +277,43 @@ mod tests {
         let exceptions = [Exception {
             class: "Panic".into(),
             message: "secret=s3cret went wrong".into(),
-            stacktrace: Some("   0: my_fn::handler\n             at ./src/handler.rs:12:5\n   1: main\n".into()),
+            stacktrace: Some(
+                "   0: my_fn::handler\n             at ./src/handler.rs:12:5\n   1: main\n".into(),
+            ),
         }];
-        let request = RequestLine { method: "GET".into(), route: "/api/activities/home".into(), status: 500 };
+        let request = RequestLine {
+            method: "GET".into(),
+            route: "/api/activities/home".into(),
+            status: 500,
+        };
         let context = ItemContext {
             environment: "production".into(),
             code_version: "7".into(),
             function_name: "home".into(),
             secret_fields: fields(),
         };
-        let fault = Fault { exceptions: &exceptions, request: Some(&request), trace: &trace, correlation_id: Some("c-1") };
+        let fault = Fault {
+            exceptions: &exceptions,
+            request: Some(&request),
+            trace: &trace,
+            correlation_id: Some("c-1"),
+        };
         let item: Value = serde_json::from_slice(&encode(&fault, &context, "u-1", 1_700_000_000)).unwrap();
         let data = &item["data"];
         assert_eq!(data["level"], "critical");
         assert_eq!(data["environment"], "production");
         assert_eq!(data["code_version"], "7");
         assert_eq!(data["body"]["trace"]["exception"]["class"], "Panic");
-        assert_eq!(data["body"]["trace"]["exception"]["message"], "secret=[scrubbed] went wrong");
+        assert_eq!(
+            data["body"]["trace"]["exception"]["message"],
+            "secret=[scrubbed] went wrong"
+        );
         assert_eq!(data["body"]["trace"]["frames"][1]["method"], "my_fn::handler");
         assert_eq!(data["body"]["trace"]["frames"][1]["lineno"], 12);
-        assert_eq!(data["request"], json!({"method": "GET", "url": "/api/activities/home"}));
+        assert_eq!(
+            data["request"],
+            json!({"method": "GET", "url": "/api/activities/home"})
+        );
         assert_eq!(data["custom"]["xray_trace_id"], trace.xray_trace_id);
         assert_eq!(data["custom"]["requestId"], "req-1");
         assert_eq!(data["custom"]["correlation_id"], "c-1");

@@ -10,7 +10,7 @@
 //! breach): the request is its method and route template only (no path values, query,
 //! headers or body), messages are scrubbed ([`item::scrub`]), and the caller is not named.
 
-pub mod item;
 mod http;
+pub mod item;
 
 pub(crate) use http::{Outcome, Sender};
