@@ -96,17 +96,24 @@ fn resolve(template: &Yaml, name: &str, value: &Yaml) -> anyhow::Result<Option<S
     bail!("{name}: cannot resolve {value:?} (only plain values, Ref to a parameter and Fn::If)")
 }
 
-/// Whether a condition holds with the parameters' defaults (`Fn::Equals` and `Fn::Not`).
+/// Whether a named condition holds with the parameters' defaults.
 fn holds(template: &Yaml, name: &str, condition: &str) -> anyhow::Result<bool> {
-    let definition = &template["Conditions"][condition];
-    if let Some([left, right]) = definition["Fn::Equals"].as_sequence().map(Vec::as_slice) {
+    evaluate(template, name, &template["Conditions"][condition])
+}
+
+/// A condition expression (`Fn::Equals`, `Fn::Not`, or `{Condition: name}`), evaluated as
+/// CloudFormation would with the parameters' defaults.
+fn evaluate(template: &Yaml, name: &str, expression: &Yaml) -> anyhow::Result<bool> {
+    if let Some([left, right]) = expression["Fn::Equals"].as_sequence().map(Vec::as_slice) {
         return Ok(resolve(template, name, left)? == resolve(template, name, right)?);
     }
-    if let Some([inner]) = definition["Fn::Not"].as_sequence().map(Vec::as_slice) {
-        let inner = inner["Condition"].as_str().context("Fn::Not of a Condition")?;
-        return Ok(!holds(template, name, inner)?);
+    if let Some([inner]) = expression["Fn::Not"].as_sequence().map(Vec::as_slice) {
+        return Ok(!evaluate(template, name, inner)?);
     }
-    bail!("{name}: cannot evaluate condition {condition}: {definition:?}")
+    if let Some(condition) = expression["Condition"].as_str() {
+        return holds(template, name, condition);
+    }
+    bail!("{name}: cannot evaluate condition {expression:?}")
 }
 
 /// Runs powertools-parity's `/debug` (one DEBUG line, "a debug line") under the template's

@@ -152,6 +152,25 @@ fn captured_body(body: &Body) -> String {
     format!("{}… ({} bytes in all)", &text[..end], text.len())
 }
 
+/// API Gateway's request id read from the raw event (REST and HTTP API put it at
+/// `requestContext.requestId`), for lines written before the request is parsed.
+pub(crate) fn correlation_id_of(event: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Event {
+        #[serde(rename = "requestContext")]
+        request_context: Option<Context>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Context {
+        #[serde(rename = "requestId")]
+        request_id: Option<String>,
+    }
+    serde_json::from_slice::<Event>(event)
+        .ok()?
+        .request_context?
+        .request_id
+}
+
 /// API Gateway's own request id (REST or HTTP API), the id its access log has too.
 fn correlation_id(request: &Request) -> Option<&str> {
     match request.request_context_ref()? {

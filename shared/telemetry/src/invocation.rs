@@ -406,12 +406,21 @@ where
                 xray.metadata.response = Empty,
             )
         });
-        if let Some(Err(error)) = invocation
+        let invalid_header = invocation
             .context
             .xray_trace_id
             .as_deref()
-            .map(TraceHeader::parse)
-        {
+            .map(TraceHeader::parse);
+        let invalid_header = invalid_header.and_then(Result::err);
+        // Lines written before the http face reads the request still carry its correlation
+        // id; found here only when there are such lines (no cost otherwise).
+        if invocations.config.log_event || invalid_header.is_some() {
+            if let Some(id) = crate::http::correlation_id_of(&invocation.body) {
+                span.record("correlation_id", id.as_str());
+                recorder.set_correlation_id(&id);
+            }
+        }
+        if let Some(error) = invalid_header {
             span.in_scope(
                 || tracing::warn!(%error, "invalid X-Ray trace header: this request starts a new trace"),
             );
