@@ -11,8 +11,10 @@
 //! loaded machine). So a request body ([`WrittenBody`]) parks its waiters when its
 //! frame is taken, and the connection's socket ([`FlushSignalling`]) releases them
 //! once a flush has pushed everything to the kernel. Both run in the connection's
-//! task on the delivery thread's single-threaded runtime, so a thread-local carries
-//! the waiters from one to the other.
+//! task on the delivery thread's single-threaded runtime: hyper takes the frame and
+//! writes it in the same poll of that task, so a thread-local carries the waiters from
+//! the body to the first write that follows, which keeps them with its own connection
+//! (another connection's flush never releases them).
 
 use std::{
     cell::RefCell,
@@ -139,16 +141,33 @@ where
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let connecting = self.0.call(uri);
-        Box::pin(async move { connecting.await.map(Flushed) })
+        Box::pin(async move {
+            connecting.await.map(|io| Flushed {
+                io,
+                waiters: Vec::new(),
+            })
+        })
     }
 }
 
-/// A connection's socket that releases the waiters of taken bodies once flushed.
-pub(crate) struct Flushed<T>(T);
+/// A connection's socket that releases the waiters of the bodies it writes once flushed.
+pub(crate) struct Flushed<T> {
+    io: T,
+    /// Waiters of bodies this connection is writing, told at its next completed flush.
+    waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl<T> Flushed<T> {
+    /// Claims the waiters of the body just taken: the write that follows is this
+    /// connection's (see the module doc).
+    fn claim(&mut self) {
+        TAKEN.with(|taken| self.waiters.append(&mut taken.borrow_mut()));
+    }
+}
 
 impl<T: Connection> Connection for Flushed<T> {
     fn connected(&self) -> Connected {
-        self.0.connected()
+        self.io.connected()
     }
 }
 
@@ -158,19 +177,21 @@ impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for Flushed<T> {
         cx: &mut Context<'_>,
         buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
 impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for Flushed<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        self.claim();
+        Pin::new(&mut self.io).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let flushed = Pin::new(&mut self.0).poll_flush(cx);
+        self.claim();
+        let flushed = Pin::new(&mut self.io).poll_flush(cx);
         if let Poll::Ready(Ok(())) = flushed {
-            for waiter in TAKEN.with(|taken| std::mem::take(&mut *taken.borrow_mut())) {
+            for waiter in self.waiters.drain(..) {
                 let _ = waiter.send(());
             }
         }
@@ -178,11 +199,11 @@ impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for Flushed<T> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
+        self.io.is_write_vectored()
     }
 
     fn poll_write_vectored(
@@ -190,6 +211,7 @@ impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for Flushed<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+        self.claim();
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
 }
