@@ -42,14 +42,14 @@ thread_local! {
 
 /// Plain HTTP for a local collector, TLS only where the endpoint wants it: loading
 /// root certificates costs memory a local endpoint does not need.
-pub(crate) enum HttpClient {
+enum HttpClient {
     Plain(Client<FlushSignalling<HttpConnector>, WrittenBody>),
     Tls(Client<hyper_rustls::HttpsConnector<FlushSignalling<HttpConnector>>, WrittenBody>),
 }
 
 impl HttpClient {
     /// A client for `endpoint`'s scheme.
-    pub fn for_endpoint(endpoint: &Uri) -> Self {
+    fn for_endpoint(endpoint: &Uri) -> Self {
         let builder = Client::builder(TokioExecutor::new());
         let mut tcp = HttpConnector::new();
         if endpoint.scheme_str() == Some("http") {
@@ -68,7 +68,7 @@ impl HttpClient {
     }
 
     /// Sends one request.
-    pub async fn request(
+    async fn request(
         &self,
         request: Request<WrittenBody>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
@@ -76,6 +76,84 @@ impl HttpClient {
             Self::Plain(client) => client.request(request).await.map_err(|e| e.to_string()),
             Self::Tls(client) => client.request(request).await.map_err(|e| e.to_string()),
         }
+    }
+}
+
+/// An export endpoint: its URL, and the client for it, built on first use (on the
+/// delivery thread: loading TLS roots is not init's business).
+pub(crate) struct Endpoint {
+    uri: Uri,
+    client: std::sync::OnceLock<HttpClient>,
+}
+
+/// The answer to one request: its status, and AWS's name for a refusal when it gave one
+/// (`x-amzn-errortype`: `InvalidSignatureException`, `AccessDeniedException`).
+pub(crate) struct Answer {
+    pub status: hyper::StatusCode,
+    pub error_type: Option<String>,
+}
+
+/// Why a request got no answer: worth trying again either way.
+pub(crate) enum NoAnswer {
+    /// The connection failed.
+    Connection(String),
+    /// No answer within this much time awake.
+    Timeout(std::time::Duration),
+}
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connection(reason) => write!(f, "connection: {reason}"),
+            Self::Timeout(timeout) => write!(f, "no answer within {timeout:?}"),
+        }
+    }
+}
+
+impl Endpoint {
+    /// `endpoint` if it is an http(s) URL, else `None` (said once on stderr, naming `what`).
+    pub fn parse(endpoint: &str, what: &str) -> Option<Self> {
+        match endpoint.parse::<Uri>() {
+            Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) => Some(Self {
+                uri,
+                client: std::sync::OnceLock::new(),
+            }),
+            _ => {
+                eprintln!("[telemetry] {what} disabled: endpoint {endpoint:?} is not an http(s) URL");
+                None
+            }
+        }
+    }
+
+    /// The URL.
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// Sends one request and reads its answer (the body too, so the connection can be
+    /// reused), within `timeout` of time awake: an answer that came while Lambda kept the
+    /// process frozen is read on thaw, not taken for a timeout (which would send it twice).
+    pub async fn exchange(
+        &self,
+        request: Request<WrittenBody>,
+        timeout: std::time::Duration,
+    ) -> Result<Answer, NoAnswer> {
+        use http_body_util::BodyExt;
+        let client = self.client.get_or_init(|| HttpClient::for_endpoint(&self.uri));
+        let attempt = async {
+            let response = client.request(request).await.map_err(NoAnswer::Connection)?;
+            let status = response.status();
+            let error_type = response
+                .headers()
+                .get("x-amzn-errortype")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split(':').next().unwrap_or(v).to_owned());
+            let _ = response.into_body().collect().await;
+            Ok(Answer { status, error_type })
+        };
+        crate::clock::awake_timeout(timeout, attempt)
+            .await
+            .unwrap_or(Err(NoAnswer::Timeout(timeout)))
     }
 }
 

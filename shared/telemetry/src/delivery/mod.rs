@@ -206,48 +206,40 @@ impl Delivery {
     /// Hands spans (and a Rollbar item) over and waits, at most `budget`, for them to be
     /// delivered.
     pub async fn flush(&self, spans: Vec<SpanRecord>, item: Option<Vec<u8>>, budget: Duration) {
-        let Some(commands) = &self.commands else { return };
-        if spans.is_empty() && item.is_none() {
-            return;
+        if let Some(written) = self.hand_over(spans, item) {
+            if !budget.is_zero() {
+                let _ = tokio::time::timeout(budget, written).await;
+            }
         }
-        let (delivered, wait) = oneshot::channel();
+    }
+
+    /// Hands spans and an item to the delivery thread; returns what tells when they are
+    /// written, or `None` when there was nothing to hand over, or no room (counted).
+    fn hand_over(&self, spans: Vec<SpanRecord>, item: Option<Vec<u8>>) -> Option<oneshot::Receiver<()>> {
+        let commands = self.commands.as_ref()?;
+        if spans.is_empty() && item.is_none() {
+            return None;
+        }
+        let (delivered, written) = oneshot::channel();
         let (count, items) = (spans.len(), usize::from(item.is_some()));
-        if commands
-            .try_send(Command::Spans {
-                spans,
-                item,
-                delivered,
-            })
-            .is_err()
-        {
+        let command = Command::Spans {
+            spans,
+            item,
+            delivered,
+        };
+        if commands.try_send(command).is_err() {
             self.stats.drop_spans(count);
             self.stats.drop_rollbar_items(items);
-            return;
+            return None;
         }
-        if !budget.is_zero() {
-            let _ = tokio::time::timeout(budget, wait).await;
-        }
+        Some(written)
     }
 
     /// Delivers everything still queued within `budget`; what cannot go is counted as dropped.
     pub async fn shutdown(&self, spans: Vec<SpanRecord>, budget: Duration) {
         let Some(commands) = &self.commands else { return };
         let deadline = Instant::now() + budget;
-        if !spans.is_empty() {
-            let (delivered, _) = oneshot::channel();
-            let count = spans.len();
-            let item = None;
-            if commands
-                .try_send(Command::Spans {
-                    spans,
-                    item,
-                    delivered,
-                })
-                .is_err()
-            {
-                self.stats.drop_spans(count);
-            }
-        }
+        self.hand_over(spans, None);
         let (done, wait) = oneshot::channel();
         let sent = tokio::time::timeout_at(
             deadline.into(),

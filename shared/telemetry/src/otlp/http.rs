@@ -2,15 +2,14 @@
 //! OTLP endpoint, each request SigV4-signed (`sigv4`) and held to the endpoint's limits.
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::{header, Request, StatusCode, Uri};
+use hyper::{header, Request, StatusCode};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use prost::Message;
 
 use super::{encode_request, resource_attributes, RootParent};
 use crate::{
     config::Config,
-    http_client::{HttpClient, WrittenBody},
+    http_client::{Answer, Endpoint, WrittenBody},
     model::SpanRecord,
 };
 
@@ -50,7 +49,7 @@ pub(crate) const XRAY_LIMITS: RequestLimits = RequestLimits {
 
 /// Sends encoded spans to one OTLP endpoint.
 pub(crate) struct Exporter {
-    endpoint: Uri,
+    endpoint: Endpoint,
     headers: std::sync::Mutex<Vec<(header::HeaderName, header::HeaderValue)>>,
     /// One compressor, reset for each export: building deflate's tables anew costs
     /// more than compressing a batch.
@@ -65,8 +64,6 @@ pub(crate) struct Exporter {
     /// Signs each request (X-Ray's endpoint).
     #[cfg(feature = "xray-otlp")]
     signer: Option<super::sigv4::Signer>,
-    /// Built on first use, on the delivery thread: loading TLS roots is not init's business.
-    client: std::sync::OnceLock<HttpClient>,
 }
 
 impl Exporter {
@@ -74,7 +71,7 @@ impl Exporter {
     /// `None` when OTLP is off or the endpoint is unusable (said once on stderr; header
     /// values are never printed).
     pub fn new(config: &Config) -> Option<Self> {
-        let endpoint = parse_endpoint(config.otlp_endpoint.as_deref()?, "OTLP")?;
+        let endpoint = Endpoint::parse(config.otlp_endpoint.as_deref()?, "OTLP")?;
         let headers = config
             .otlp_headers
             .iter()
@@ -91,7 +88,6 @@ impl Exporter {
             limits: None,
             #[cfg(feature = "xray-otlp")]
             signer: None,
-            client: std::sync::OnceLock::new(),
         })
     }
 
@@ -101,9 +97,9 @@ impl Exporter {
     /// headers (they may hold Honeycomb's key), the endpoint's limits.
     #[cfg(feature = "xray-otlp")]
     pub fn for_xray(config: &Config) -> Option<Self> {
-        let endpoint = parse_endpoint(config.xray_otlp_endpoint.as_deref()?, "X-Ray OTLP")?;
+        let endpoint = Endpoint::parse(config.xray_otlp_endpoint.as_deref()?, "X-Ray OTLP")?;
         Some(Self {
-            signer: Some(super::sigv4::Signer::new(config, &endpoint)),
+            signer: Some(super::sigv4::Signer::new(config, endpoint.uri())),
             endpoint,
             headers: std::sync::Mutex::new(Vec::new()),
             gzip: Some(std::sync::Mutex::new(Gzip::new())),
@@ -112,7 +108,6 @@ impl Exporter {
             function_name: config.function_name.clone(),
             root_parent: RootParent::LambdaFacade,
             limits: Some(XRAY_LIMITS),
-            client: std::sync::OnceLock::new(),
         })
     }
 
@@ -170,7 +165,7 @@ impl Exporter {
     /// write (dropped unsent if the attempt fails before that).
     pub async fn send(&self, body: Bytes, written: Vec<tokio::sync::oneshot::Sender<()>>) -> Outcome {
         let gzipped = body.starts_with(&[0x1f, 0x8b]);
-        let mut request = Request::post(self.endpoint.clone())
+        let mut request = Request::post(self.endpoint.uri().clone())
             .header(header::CONTENT_TYPE, "application/x-protobuf")
             .header(
                 header::USER_AGENT,
@@ -200,39 +195,17 @@ impl Exporter {
                 return Outcome::GiveUp(reason);
             }
         }
-        let client = self
-            .client
-            .get_or_init(|| HttpClient::for_endpoint(&self.endpoint));
-        let attempt = async {
-            let response = client
-                .request(request)
-                .await
-                .map_err(|e| Outcome::Retry(format!("connection: {e}")))?;
-            let status = response.status();
-            // AWS names its refusals (`InvalidSignatureException`, `AccessDeniedException`).
-            let error_type = response
-                .headers()
-                .get("x-amzn-errortype")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.split(':').next().unwrap_or(v).to_owned());
-            // Read the body so the connection can be reused.
-            let _ = response.into_body().collect().await;
-            Ok::<_, Outcome>((status, error_type))
-        };
-        // Awake time, not wall time: an answer that came while Lambda kept the process
-        // frozen is read on thaw, not taken for a timeout (which would send it twice).
-        match crate::clock::awake_timeout(self.timeout, attempt).await {
-            None => Outcome::Retry(format!("no answer within {:?}", self.timeout)),
-            Some(Err(outcome)) => outcome,
-            Some(Ok((status, _))) if status.is_success() => Outcome::Delivered,
-            Some(Ok((status, error_type)))
+        match self.endpoint.exchange(request, self.timeout).await {
+            Err(no_answer) => Outcome::Retry(no_answer.to_string()),
+            Ok(answer) if answer.status.is_success() => Outcome::Delivered,
+            Ok(Answer { status, error_type })
                 if status.is_server_error()
                     || status == StatusCode::TOO_MANY_REQUESTS
                     || status == StatusCode::REQUEST_TIMEOUT =>
             {
                 Outcome::Retry(format!("the endpoint answered {status}{}", named(error_type)))
             }
-            Some(Ok((status, error_type))) => Outcome::GiveUp(format!(
+            Ok(Answer { status, error_type }) => Outcome::GiveUp(format!(
                 "the endpoint refused the spans: {status}{}",
                 named(error_type)
             )),
@@ -242,17 +215,6 @@ impl Exporter {
 
 fn named(error_type: Option<String>) -> String {
     error_type.map(|t| format!(" ({t})")).unwrap_or_default()
-}
-
-/// An http(s) endpoint, or `None` (said once on stderr).
-fn parse_endpoint(endpoint: &str, what: &str) -> Option<Uri> {
-    match endpoint.parse::<Uri>() {
-        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) => Some(uri),
-        _ => {
-            eprintln!("[telemetry] {what} disabled: endpoint {endpoint:?} is not an http(s) URL");
-            None
-        }
-    }
 }
 
 /// A reusable gzip writer: raw deflate between the gzip header and trailer (RFC 1952).

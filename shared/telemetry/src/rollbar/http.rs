@@ -1,11 +1,10 @@
 //! The Rollbar transport: one POST per item to the item API, the token in a header.
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::{header, Request, StatusCode, Uri};
+use hyper::{header, Request, StatusCode};
 use tokio::sync::oneshot;
 
-use crate::http_client::{HttpClient, WrittenBody};
+use crate::http_client::{Endpoint, WrittenBody};
 
 /// How one send ended.
 #[derive(Debug)]
@@ -20,29 +19,20 @@ pub(crate) enum Outcome {
 
 /// Sends items to one Rollbar endpoint.
 pub(crate) struct Sender {
-    endpoint: Uri,
+    endpoint: Endpoint,
     /// Set once the token is known (from the environment at once, from SSM later).
     token: std::sync::Mutex<Option<header::HeaderValue>>,
     timeout: std::time::Duration,
-    /// Built on first use, on the delivery thread.
-    client: std::sync::OnceLock<HttpClient>,
 }
 
 impl Sender {
     /// A sender for `endpoint` (an http(s) URL), or `None` (said on stderr) if it is not one.
     pub fn new(endpoint: &str, timeout: std::time::Duration) -> Option<Self> {
-        match endpoint.parse::<Uri>() {
-            Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) => Some(Self {
-                endpoint: uri,
-                token: std::sync::Mutex::new(None),
-                timeout,
-                client: std::sync::OnceLock::new(),
-            }),
-            _ => {
-                eprintln!("[telemetry] Rollbar disabled: endpoint {endpoint:?} is not an http(s) URL");
-                None
-            }
-        }
+        Some(Self {
+            endpoint: Endpoint::parse(endpoint, "Rollbar")?,
+            token: std::sync::Mutex::new(None),
+            timeout,
+        })
     }
 
     /// Sets the access token (a secret: marked sensitive, never printed).
@@ -71,7 +61,7 @@ impl Sender {
         let Some(token) = token else {
             return Outcome::GiveUp("no access token".into());
         };
-        let request = Request::post(self.endpoint.clone())
+        let request = Request::post(self.endpoint.uri().clone())
             .header(header::CONTENT_TYPE, "application/json")
             .header("x-rollbar-access-token", token)
             .body(WrittenBody::new(item, written));
@@ -79,26 +69,15 @@ impl Sender {
             Ok(request) => request,
             Err(error) => return Outcome::GiveUp(format!("cannot build the request: {error}")),
         };
-        let client = self
-            .client
-            .get_or_init(|| HttpClient::for_endpoint(&self.endpoint));
-        let attempt = async {
-            let response = client
-                .request(request)
-                .await
-                .map_err(|e| Outcome::Retry(format!("connection: {e}")))?;
-            let status = response.status();
-            let _ = response.into_body().collect().await;
-            Ok::<_, Outcome>(status)
-        };
-        match crate::clock::awake_timeout(self.timeout, attempt).await {
-            None => Outcome::Retry(format!("no answer within {:?}", self.timeout)),
-            Some(Err(outcome)) => outcome,
-            Some(Ok(status)) if status.is_success() => Outcome::Delivered,
-            Some(Ok(status)) if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS => {
-                Outcome::Retry(format!("Rollbar answered {status}"))
+        match self.endpoint.exchange(request, self.timeout).await {
+            Err(no_answer) => Outcome::Retry(no_answer.to_string()),
+            Ok(answer) if answer.status.is_success() => Outcome::Delivered,
+            Ok(answer)
+                if answer.status.is_server_error() || answer.status == StatusCode::TOO_MANY_REQUESTS =>
+            {
+                Outcome::Retry(format!("Rollbar answered {}", answer.status))
             }
-            Some(Ok(status)) => Outcome::GiveUp(format!("Rollbar refused the item: {status}")),
+            Ok(answer) => Outcome::GiveUp(format!("Rollbar refused the item: {}", answer.status)),
         }
     }
 }
