@@ -361,13 +361,7 @@ impl OtlpCollector {
     ) -> anyhow::Result<Vec<ReceivedSpan>> {
         let found = self
             .shared
-            .wait_for(Some(timeout), |s| {
-                let spans: Vec<ReceivedSpan> = flatten_all(&s.requests)
-                    .into_iter()
-                    .filter(|span| span.trace_id_hex == trace_hex)
-                    .collect();
-                (spans.len() >= n).then_some(spans)
-            })
+            .wait_for(Some(timeout), |s| trace_spans(&s.requests, trace_hex, n))
             .await;
         found.ok_or_else(|| {
             let names: Vec<String> = self
@@ -532,12 +526,26 @@ pub(crate) fn decode(body: &[u8], gzip: bool) -> (Option<ExportTraceServiceReque
     }
 }
 
-fn flatten_all(requests: &[ReceivedExport]) -> Vec<ReceivedSpan> {
+/// Every span of every decoded request, in arrival order.
+pub(crate) fn flatten_all(requests: &[ReceivedExport]) -> Vec<ReceivedSpan> {
     let mut out = Vec::new();
     for request in requests.iter().filter_map(|r| r.request.as_ref()) {
         flatten(request, &mut out);
     }
     out
+}
+
+/// The spans of trace `trace_hex` among `requests`, once there are at least `n`.
+pub(crate) fn trace_spans(
+    requests: &[ReceivedExport],
+    trace_hex: &str,
+    n: usize,
+) -> Option<Vec<ReceivedSpan>> {
+    let spans: Vec<ReceivedSpan> = flatten_all(requests)
+        .into_iter()
+        .filter(|span| span.trace_id_hex == trace_hex)
+        .collect();
+    (spans.len() >= n).then_some(spans)
 }
 
 /// Flattens every span of one export request.

@@ -30,7 +30,9 @@ use prost::Message as _;
 use tokio::task::JoinHandle;
 
 use crate::http_util::{self, ConnControl, Resp};
-use crate::otlp_collector::{self, Behaviour, ReceivedExport, ReceivedSpan, TRACES_PATH};
+use crate::otlp_collector::{
+    self, flatten_all, trace_spans, Behaviour, ReceivedExport, ReceivedSpan, TRACES_PATH,
+};
 use crate::sync::Shared;
 
 /// The key id the function is given (AWS's documentation example).
@@ -174,13 +176,7 @@ impl XrayOtlpEndpoint {
     ) -> anyhow::Result<Vec<ReceivedSpan>> {
         let found = self
             .shared
-            .wait_for(Some(timeout), |s| {
-                let spans: Vec<ReceivedSpan> = flatten_all(&s.accepted)
-                    .into_iter()
-                    .filter(|span| span.trace_id_hex == trace_hex)
-                    .collect();
-                (spans.len() >= n).then_some(spans)
-            })
+            .wait_for(Some(timeout), |s| trace_spans(&s.accepted, trace_hex, n))
             .await;
         found.ok_or_else(|| {
             anyhow!(
@@ -210,14 +206,6 @@ impl XrayOtlpEndpoint {
             )
         })
     }
-}
-
-fn flatten_all(requests: &[ReceivedExport]) -> Vec<ReceivedSpan> {
-    let mut out = Vec::new();
-    for request in requests.iter().filter_map(|r| r.request.as_ref()) {
-        otlp_collector::flatten(request, &mut out);
-    }
-    out
 }
 
 async fn handle(shared: Arc<Shared<State>>, req: Request<Incoming>, _control: ConnControl) -> Resp {
