@@ -10,8 +10,11 @@
 //! - [`stack::Stack`]: all of the above wired together around one function, with the
 //!   helpers every test shares (invoke under a fresh trace header, the log lines of one
 //!   request, wait until an invocation's telemetry has settled, check the traces);
+//! - [`xray_otlp_endpoint::XrayOtlpEndpoint`]: X-Ray's OTLP endpoint, which takes only
+//!   requests whose SigV4 signature it computes again (with `aws-sigv4`) and finds equal;
 //! - [`moto::MotoServer`]: moto's server standing in for AWS APIs (for SDK calls), and
 //!   [`latency_proxy::LatencyProxy`] to put it some milliseconds away.
+//! - [`rollbar_api::RollbarApi`]: Rollbar's item API, validating items against its schema;
 //! - [`database`]: the PostgreSQL test database, set up by the real `cruddur-db`.
 //! - [`alc`]: Lambda's advanced logging controls (log-level filtering) over captured stdout.
 //!
@@ -31,10 +34,12 @@ pub mod latency_proxy;
 pub mod moto;
 pub mod otlp_collector;
 mod process;
+pub mod rollbar_api;
 pub mod runtime_api;
 pub mod stack;
 mod sync;
 pub mod xray_daemon;
+pub mod xray_otlp_endpoint;
 
 pub use function::FunctionProcess;
 pub use latency_proxy::LatencyProxy;
@@ -42,9 +47,11 @@ pub use moto::MotoServer;
 pub use otlp_collector::{
     check_trace_roots, AttrValue, Behaviour, OtlpCollector, ReceivedExport, ReceivedSpan,
 };
+pub use rollbar_api::RollbarApi;
 pub use runtime_api::{Invocation, Kill, Outcome, RegisteredExtension, RuntimeApi, RuntimeApiBuilder};
 pub use stack::{Stack, Traced};
 pub use xray_daemon::{all_subsegments, validate_document, Datagram, XrayDaemon};
+pub use xray_otlp_endpoint::XrayOtlpEndpoint;
 
 /// The default wait for anything the harness waits on.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -361,13 +361,7 @@ impl OtlpCollector {
     ) -> anyhow::Result<Vec<ReceivedSpan>> {
         let found = self
             .shared
-            .wait_for(Some(timeout), |s| {
-                let spans: Vec<ReceivedSpan> = flatten_all(&s.requests)
-                    .into_iter()
-                    .filter(|span| span.trace_id_hex == trace_hex)
-                    .collect();
-                (spans.len() >= n).then_some(spans)
-            })
+            .wait_for(Some(timeout), |s| trace_spans(&s.requests, trace_hex, n))
             .await;
         found.ok_or_else(|| {
             let names: Vec<String> = self
@@ -514,7 +508,9 @@ async fn handle(shared: Arc<Shared<State>>, req: Request<Incoming>, control: Con
     )
 }
 
-fn decode(body: &[u8], gzip: bool) -> (Option<ExportTraceServiceRequest>, Option<String>, usize) {
+/// Decodes an OTLP/HTTP protobuf body (gunzipped first when `gzip`): the request, why it
+/// did not decode, and its size after gunzip.
+pub(crate) fn decode(body: &[u8], gzip: bool) -> (Option<ExportTraceServiceRequest>, Option<String>, usize) {
     let plain = if gzip {
         let mut out = Vec::new();
         match flate2::read::GzDecoder::new(body).read_to_end(&mut out) {
@@ -530,12 +526,26 @@ fn decode(body: &[u8], gzip: bool) -> (Option<ExportTraceServiceRequest>, Option
     }
 }
 
-fn flatten_all(requests: &[ReceivedExport]) -> Vec<ReceivedSpan> {
+/// Every span of every decoded request, in arrival order.
+pub(crate) fn flatten_all(requests: &[ReceivedExport]) -> Vec<ReceivedSpan> {
     let mut out = Vec::new();
     for request in requests.iter().filter_map(|r| r.request.as_ref()) {
         flatten(request, &mut out);
     }
     out
+}
+
+/// The spans of trace `trace_hex` among `requests`, once there are at least `n`.
+pub(crate) fn trace_spans(
+    requests: &[ReceivedExport],
+    trace_hex: &str,
+    n: usize,
+) -> Option<Vec<ReceivedSpan>> {
+    let spans: Vec<ReceivedSpan> = flatten_all(requests)
+        .into_iter()
+        .filter(|span| span.trace_id_hex == trace_hex)
+        .collect();
+    (spans.len() >= n).then_some(spans)
 }
 
 /// Flattens every span of one export request.

@@ -68,6 +68,9 @@ impl Traced {
     }
 }
 
+/// The flush budget [`Stack`] gives its function unless a test sets its own.
+pub const TEST_FLUSH_BUDGET_MS: &str = "2000";
+
 impl Stack {
     /// Starts the fakes and `binary`, with `AWS_XRAY_DAEMON_ADDRESS` and
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` pointing at them, plus `env`, under a Runtime API with
@@ -131,6 +134,10 @@ impl Stack {
         let mut all = vec![
             ("AWS_XRAY_DAEMON_ADDRESS", daemon.as_str()),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            // Tests check that nothing is lost, not how fast it leaves (the benchmark does):
+            // an invocation may wait for its export this long before the freeze, so a
+            // loaded test machine does not push its spans to the next thaw.
+            ("CRUDDUR_TELEMETRY_FLUSH_BUDGET_MS", TEST_FLUSH_BUDGET_MS),
         ];
         all.extend_from_slice(env);
         let function = FunctionProcess::spawn_path(path, name, &runtime, &all, &[])?;

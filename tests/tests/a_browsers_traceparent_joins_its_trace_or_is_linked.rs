@@ -54,6 +54,9 @@ async fn a_traceparent_on_the_same_trace_is_the_root_spans_parent() -> anyhow::R
     );
     let docs = stack.xray.documents();
     assert_eq!(docs[0]["parent_id"], parent.as_str());
+    // The browser's span arrives at Honeycomb from the browser: the one root is its.
+    stack.xray.ensure_valid()?;
+    stack.otlp.ensure_traces_complete(&[browser_span])?;
     Ok(())
 }
 
@@ -67,6 +70,7 @@ async fn a_traceparent_of_another_trace_is_a_link_not_a_new_trace() -> anyhow::R
     assert!(root_span.is_root(), "{root_span:#?}");
     assert_eq!(root_span.links, [(other_trace.to_owned(), other_span.to_owned())]);
     assert!(stack.otlp.spans().iter().all(|s| s.trace_id_hex != other_trace));
+    stack.check_traces()?;
     Ok(())
 }
 
@@ -79,5 +83,6 @@ async fn a_malformed_traceparent_changes_nothing() -> anyhow::Result<()> {
         root_span.is_root() && root_span.links.is_empty(),
         "{root_span:#?}"
     );
+    stack.check_traces()?;
     Ok(())
 }

@@ -29,7 +29,8 @@ struct TemplateLogging {
     application_level: LogLevel,
     /// `LoggingConfig.LogFormat` (ALC filters only JSON).
     format: String,
-    /// `Environment.Variables`, with `Ref`s to parameters resolved to their defaults.
+    /// `Environment.Variables`, with `Ref`s to parameters resolved to their defaults (and
+    /// those a condition leaves out, as it evaluates with the defaults, left out).
     variables: Vec<(String, String)>,
 }
 
@@ -48,7 +49,9 @@ fn read_template() -> anyhow::Result<TemplateLogging> {
     if let Some(mapping) = globals["Environment"]["Variables"].as_mapping() {
         for (name, value) in mapping {
             let name = name.as_str().context("a variable name is not a string")?;
-            variables.push((name.to_owned(), resolve(&template, name, value)?));
+            if let Some(value) = resolve(&template, name, value)? {
+                variables.push((name.to_owned(), value));
+            }
         }
     }
     Ok(TemplateLogging {
@@ -58,8 +61,9 @@ fn read_template() -> anyhow::Result<TemplateLogging> {
     })
 }
 
-/// A variable's value as CloudFormation would set it with the parameters' defaults.
-fn resolve(template: &Yaml, name: &str, value: &Yaml) -> anyhow::Result<String> {
+/// A variable's value as CloudFormation would set it with the parameters' defaults; `None`
+/// where a condition leaves it out (`Fn::If` to `AWS::NoValue`).
+fn resolve(template: &Yaml, name: &str, value: &Yaml) -> anyhow::Result<Option<String>> {
     let scalar = |value: &Yaml| -> Option<String> {
         match value {
             Yaml::String(s) => Some(s.clone()),
@@ -69,14 +73,47 @@ fn resolve(template: &Yaml, name: &str, value: &Yaml) -> anyhow::Result<String> 
         }
     };
     if let Some(text) = scalar(value) {
-        return Ok(text);
+        return Ok(Some(text));
+    }
+    if value["Ref"].as_str() == Some("AWS::NoValue") {
+        return Ok(None);
     }
     if let Some(parameter) = value["Ref"].as_str() {
         let default = &template["Parameters"][parameter]["Default"];
         return scalar(default)
+            .map(Some)
             .ok_or_else(|| anyhow!("{name}: parameter {parameter} has no default to deploy with"));
     }
-    bail!("{name}: cannot resolve {value:?} (only plain values and Ref to a parameter)")
+    if let Some([condition, then, otherwise]) = value["Fn::If"].as_sequence().map(Vec::as_slice) {
+        let condition = condition.as_str().context("Fn::If names its condition")?;
+        let chosen = if holds(template, name, condition)? {
+            then
+        } else {
+            otherwise
+        };
+        return resolve(template, name, chosen);
+    }
+    bail!("{name}: cannot resolve {value:?} (only plain values, Ref to a parameter and Fn::If)")
+}
+
+/// Whether a named condition holds with the parameters' defaults.
+fn holds(template: &Yaml, name: &str, condition: &str) -> anyhow::Result<bool> {
+    evaluate(template, name, &template["Conditions"][condition])
+}
+
+/// A condition expression (`Fn::Equals`, `Fn::Not`, or `{Condition: name}`), evaluated as
+/// CloudFormation would with the parameters' defaults.
+fn evaluate(template: &Yaml, name: &str, expression: &Yaml) -> anyhow::Result<bool> {
+    if let Some([left, right]) = expression["Fn::Equals"].as_sequence().map(Vec::as_slice) {
+        return Ok(resolve(template, name, left)? == resolve(template, name, right)?);
+    }
+    if let Some([inner]) = expression["Fn::Not"].as_sequence().map(Vec::as_slice) {
+        return Ok(!evaluate(template, name, inner)?);
+    }
+    if let Some(condition) = expression["Condition"].as_str() {
+        return holds(template, name, condition);
+    }
+    bail!("{name}: cannot evaluate condition {expression:?}")
 }
 
 /// Runs powertools-parity's `/debug` (one DEBUG line, "a debug line") under the template's

@@ -9,12 +9,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, ensure, Context as _};
+use anyhow::{anyhow, ensure, Context as _};
 use api::Access;
 use cruddur_tests::{
-    function::workspace_root, otel_trace_id_from_root, trace_header, Behaviour, Outcome, Stack,
+    eventually, function::workspace_root, otel_trace_id_from_root, trace_header, Behaviour, Outcome, Stack,
     DEFAULT_TIMEOUT,
 };
 use serde_json::Value;
@@ -108,6 +107,7 @@ async fn every_event_gets_its_expected_status() -> anyhow::Result<()> {
             .filter(|l| l["level"] == "ERROR")
             .collect();
         assert!(errors.is_empty(), "{binary} logged errors: {errors:#?}");
+        stack.check_traces().with_context(|| binary.to_string())?;
     }
     Ok(())
 }
@@ -255,20 +255,6 @@ async fn check(
         "`request rejected` lines for {file}"
     );
     Ok(())
-}
-
-/// Polls `probe` until it finds something, for up to [`DEFAULT_TIMEOUT`].
-async fn eventually<T>(what: &str, probe: impl Fn() -> Option<T>) -> anyhow::Result<T> {
-    let deadline = Instant::now() + DEFAULT_TIMEOUT;
-    loop {
-        if let Some(found) = probe() {
-            return Ok(found);
-        }
-        if Instant::now() >= deadline {
-            bail!("no {what} within {DEFAULT_TIMEOUT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// A response header, whatever its case, from `headers` or `multiValueHeaders`.

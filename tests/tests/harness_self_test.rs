@@ -1379,3 +1379,29 @@ async fn managed_instances_mode_offers_many_events_at_once_and_records_the_overl
     worker.abort();
     Ok(())
 }
+
+#[test]
+fn the_rollbar_stand_in_holds_items_to_rollbars_schema() {
+    use cruddur_tests::rollbar_api::validate;
+    let good = json!({"data": {
+        "environment": "production", "level": "error", "timestamp": 1_700_000_000u64, "uuid": "966a2855-7d99-4a86-a18b-1cddffac2244",
+        "body": {"trace": {"frames": [{"filename": "src/handler.rs", "lineno": 12, "method": "home"}],
+                           "exception": {"class": "Panic", "message": "boom"}}},
+        "request": {"method": "GET", "url": "/api/activities/home"}
+    }});
+    assert_eq!(validate(&good), Ok(()));
+    let broken = |pointer: &str, value: Value| {
+        let mut item = good.clone();
+        *item.pointer_mut(pointer).unwrap() = value;
+        validate(&item).unwrap_err()
+    };
+    assert!(broken("/data/environment", json!("")).contains("environment"));
+    assert!(broken("/data/level", json!("fatal")).contains("level"));
+    assert!(broken("/data/timestamp", json!("now")).contains("timestamp"));
+    assert!(broken("/data/body", json!({})).contains("exactly one"));
+    assert!(broken("/data/body/trace/frames/0", json!({"method": "x"})).contains("filename"));
+    assert!(broken("/data/body/trace/exception", json!({"message": "x"})).contains("class"));
+    assert!(broken("/data/request", json!({"url": "/x?token=1"})).contains("query"));
+    assert!(broken("/data/request", json!({"url": "/x", "headers": {}})).contains("headers"));
+    assert!(broken("/data/uuid", json!("x".repeat(37))).contains("uuid"));
+}

@@ -5,12 +5,11 @@
 //! the story (the invocation span's `enduser.id`, the log lines' `user_id`, X-Ray's
 //! searchable `enduser_id` annotation), and the token itself is nowhere in it.
 
-use std::time::{Duration, Instant};
-
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use cruddur_tests::{
     events::{http_api_event, rest_api_event, signed_in, ID_TOKEN},
-    otel_trace_id_from_root, trace_header, Behaviour, Invocation, ReceivedSpan, Stack, DEFAULT_TIMEOUT,
+    eventually, otel_trace_id_from_root, trace_header, Behaviour, Invocation, ReceivedSpan, Stack,
+    DEFAULT_TIMEOUT,
 };
 use serde_json::{json, Value};
 
@@ -64,20 +63,6 @@ fn header<'a>(response: &'a Value, name: &str) -> Option<&'a str> {
             .1;
         value.as_str().or_else(|| value[0].as_str())
     })
-}
-
-/// Polls `probe` until it finds something, for up to [`DEFAULT_TIMEOUT`].
-async fn eventually<T>(what: &str, probe: impl Fn() -> Option<T>) -> anyhow::Result<T> {
-    let deadline = Instant::now() + DEFAULT_TIMEOUT;
-    loop {
-        if let Some(found) = probe() {
-            return Ok(found);
-        }
-        if Instant::now() >= deadline {
-            bail!("no {what} within {DEFAULT_TIMEOUT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// The invocation's own OTLP span (the one with its `faas.invocation_id`).
@@ -137,6 +122,7 @@ async fn an_anonymous_write_answers_401() -> anyhow::Result<()> {
             Some("Bearer"),
             "{response}"
         );
+        stack.check_traces()?;
     }
     Ok(())
 }
@@ -197,6 +183,7 @@ async fn a_signed_in_write_is_authored_by_the_caller() -> anyhow::Result<()> {
     let (_, response, message, _) = invoke(&send, signed_in(event, WORF_SUB, "worf")).await?;
     assert_eq!(response["statusCode"], 200, "{response}");
     assert_eq!(message["handle"], "worf", "{message}");
+    stack.check_traces()?;
     Ok(())
 }
 
@@ -258,5 +245,6 @@ async fn the_caller_is_in_every_pillar_and_the_token_nowhere() -> anyhow::Result
         stack.otlp.spans(),
     );
     assert!(!everything.contains(signature), "the token leaked");
+    stack.check_traces()?;
     Ok(())
 }

@@ -7,6 +7,8 @@
 //! - `/reject`: a 422 (recorded as a client error, not a failure);
 //! - `/spawn`: a log line from a spawned task keeps the request's ids;
 //! - `/debug`: a DEBUG line (shown at DEBUG level or in sampled invocations);
+//! - `/debug-then-fail`: DEBUG lines, an INFO line, then a failure (log buffering writes
+//!   the held DEBUG lines before the error line);
 //! - `/metrics`: many metrics, dimensions, a high-resolution one, metadata, a single
 //!   metric with its own dimensions, and a name the EMF documents reserve (refused).
 
@@ -40,6 +42,13 @@ async fn handler(request: Request) -> Result<Response<Body>, String> {
         "debug" => {
             tracing::debug!(detail = "verbose", "a debug line");
             Ok(text(StatusCode::OK, "debug"))
+        }
+        "debug-then-fail" => {
+            for step in 1..=3 {
+                tracing::debug!(step, "a debug line before the failure");
+            }
+            tracing::info!("an info line before the failure");
+            Err("the work failed".into())
         }
         "metrics" => {
             for i in 0..150 {

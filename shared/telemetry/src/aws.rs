@@ -21,6 +21,8 @@ use aws_smithy_runtime_api::{
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use tracing::{field::Empty, Span};
 
+use aws_runtime::retries::classifiers::THROTTLING_ERRORS;
+
 use crate::outgoing::trace_headers;
 
 pub use crate::secrets::sdk_config;
@@ -69,6 +71,8 @@ impl Intercept for TracingInterceptor {
             .load::<Metadata>()
             .map(|m| (m.service().to_owned(), m.name().to_owned()))
             .unwrap_or_default();
+        // The client's region, as its config says (an endpoint URL need not name it).
+        let region = cfg.load::<aws_types::region::Region>().map(|r| r.to_string());
         let span = tracing::info_span!(
             "aws-call",
             otel.name = %format!("{service}.{operation}"),
@@ -78,10 +82,15 @@ impl Intercept for TracingInterceptor {
             rpc.method = %operation,
             cloud.region = Empty,
             aws.request_id = Empty,
+            aws.error.code = Empty,
+            aws.throttled = Empty,
             server.address = Empty,
             http.request.method = Empty,
             http.response.status_code = Empty,
         );
+        if let Some(region) = region {
+            span.record("cloud.region", region.as_str());
+        }
         cfg.interceptor_state().store_put(OperationSpan(span));
         Ok(())
     }
@@ -100,14 +109,6 @@ impl Intercept for TracingInterceptor {
             .ok()
             .and_then(|u| u.host().map(str::to_owned))
         {
-            // Endpoints look like `ssm.us-east-1.amazonaws.com`: the region is the second label.
-            if let Some(region) = host
-                .split('.')
-                .nth(1)
-                .filter(|_| host.ends_with(".amazonaws.com"))
-            {
-                span.record("cloud.region", region);
-            }
             span.record("server.address", host.as_str());
         }
         span.record("http.request.method", request.method());
@@ -142,6 +143,14 @@ impl Intercept for TracingInterceptor {
                 if let Some(request_id) = request_id {
                     span.record("aws.request_id", request_id);
                 }
+                if let Some(code) = error_code(response) {
+                    span.record("aws.error.code", code.as_str());
+                    // X-Ray's `throttle`: the codes the SDK's own retry classifier calls throttling.
+                    let throttled = status == 429 || THROTTLING_ERRORS.contains(&code.as_str());
+                    span.record("aws.throttled", throttled);
+                } else if status == 429 {
+                    span.record("aws.throttled", true);
+                }
                 if status >= 500 {
                     span.in_scope(|| tracing::error!(exception.type = "AwsServiceError", "AWS call failed with {status}"));
                 }
@@ -154,4 +163,31 @@ impl Intercept for TracingInterceptor {
         }
         Ok(())
     }
+}
+
+/// The AWS error code of an error response: the `x-amzn-errortype` header (JSON
+/// protocols), else `"__type"` (JSON) or `<Code>` (XML) in a body already in memory.
+fn error_code(response: &aws_smithy_runtime_api::http::Response) -> Option<String> {
+    if response.status().as_u16() < 400 {
+        return None;
+    }
+    let clean = |code: &str| {
+        // `ThrottlingException:http://internal.amazon.com/…` and `com.amazonaws#Throttling`.
+        let code = code.split(':').next().unwrap_or(code);
+        code.rsplit('#').next().unwrap_or(code).trim().to_owned()
+    };
+    if let Some(header) = response.headers().get("x-amzn-errortype") {
+        return Some(clean(header));
+    }
+    let body = std::str::from_utf8(response.body().bytes()?).ok()?;
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(body) {
+        return json
+            .get("__type")
+            .or_else(|| json.get("code"))
+            .and_then(|v| v.as_str())
+            .map(clean);
+    }
+    let start = body.find("<Code>")? + "<Code>".len();
+    let end = body[start..].find("</Code>")? + start;
+    Some(clean(&body[start..end]))
 }

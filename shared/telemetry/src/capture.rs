@@ -25,7 +25,7 @@ use tracing::{
 use tracing_subscriber::{layer::Context, registry::LookupSpan, Layer};
 
 use crate::{
-    model::{display, ids::SpanId, FieldValue, SpanEvent, SpanRecord, TraceContext},
+    model::{display, ids::SpanId, Exception, FieldValue, SpanEvent, SpanRecord, TraceContext},
     recorder::Recorder,
 };
 
@@ -101,13 +101,19 @@ impl SpanState {
 /// The layer that records spans for the X-Ray and OTLP encoders.
 pub(crate) struct CaptureLayer {
     sink: Arc<dyn Sink>,
+    /// Whether errors' messages and stacks are recorded (`POWERTOOLS_TRACER_CAPTURE_ERROR`);
+    /// without, an error keeps its type and marks its span failed.
+    capture_error: bool,
 }
 
 impl CaptureLayer {
-    pub fn new(sink: Arc<dyn Sink>) -> Self {
-        Self { sink }
+    pub fn new(sink: Arc<dyn Sink>, capture_error: bool) -> Self {
+        Self { sink, capture_error }
     }
 }
+
+/// What stands for an error's message when errors' details are not captured.
+const ERROR_NOT_CAPTURED: &str = "error (details not captured)";
 
 impl<S> Layer<S> for CaptureLayer
 where
@@ -179,6 +185,24 @@ where
         };
         let mut fields = Vec::new();
         event.record(&mut FieldVisitor(&mut fields));
+        // The error tracker's copy, before the traces' (which may drop the details).
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, v)| display(v))
+        };
+        state.owner.record_exception(Exception {
+            class: field("exception.type").unwrap_or_else(|| "Error".into()),
+            message: field("exception.message")
+                .or_else(|| field("message"))
+                .unwrap_or_else(|| event.metadata().name().to_owned()),
+            stacktrace: field("exception.stacktrace").filter(|s| !s.is_empty()),
+        });
+        if !self.capture_error {
+            fields.retain(|(key, _)| *key == "exception.type");
+            fields.push(("message", FieldValue::Str(ERROR_NOT_CAPTURED.into())));
+        }
         let message = fields
             .iter()
             .find(|(key, _)| *key == "message" || *key == "error")

@@ -4,7 +4,7 @@
 //! the general variable > the default. Nothing else in the crate reads the
 //! environment; the per-invocation trace header comes from the Runtime API.
 
-use std::{env, time::Duration};
+use std::{env, fmt, time::Duration};
 
 /// Service name shown in every pillar (`OTEL_SERVICE_NAME`, then `POWERTOOLS_SERVICE_NAME`,
 /// then the function name).
@@ -88,6 +88,46 @@ pub const REDACTED_HEADERS_DEFAULT: [&str; 5] = [
 pub const CRUDDUR_LOG_REDACT_FIELDS: &str = "CRUDDUR_LOG_REDACT_FIELDS";
 /// Body fields redacted from logged events when none are configured.
 pub const REDACTED_FIELDS_DEFAULT: [&str; 3] = ["password", "token", "secret"];
+/// `true` records no spans at all: no X-Ray documents, no OTLP (Powertools' Tracer switch;
+/// log lines keep their ids).
+pub const POWERTOOLS_TRACE_DISABLED: &str = "POWERTOOLS_TRACE_DISABLED";
+/// `true` puts the response body in the invocation's X-Ray metadata (bounded); default
+/// `false`: a response may carry personal data.
+pub const POWERTOOLS_TRACER_CAPTURE_RESPONSE: &str = "POWERTOOLS_TRACER_CAPTURE_RESPONSE";
+/// `false` keeps errors' messages and stacks out of traces (the fault is still marked);
+/// default `true`.
+pub const POWERTOOLS_TRACER_CAPTURE_ERROR: &str = "POWERTOOLS_TRACER_CAPTURE_ERROR";
+/// Most bytes of a response body captured in X-Ray metadata.
+pub const CAPTURED_RESPONSE_MAX_BYTES: usize = 4_096;
+/// `true` pretty-prints log lines for a person at a terminal (Powertools' dev mode).
+pub const POWERTOOLS_DEV: &str = "POWERTOOLS_DEV";
+/// Lines at or below this level (`DEBUG` typically) are held per invocation and written
+/// only if it logs an error or faults (Powertools' log buffering); unset: no buffering.
+pub const CRUDDUR_LOG_BUFFER_LEVEL: &str = "CRUDDUR_LOG_BUFFER_LEVEL";
+/// Most bytes of log lines one invocation holds; past it the oldest are dropped (counted).
+pub const CRUDDUR_LOG_BUFFER_MAX_BYTES: &str = "CRUDDUR_LOG_BUFFER_MAX_BYTES";
+/// Default buffer bound (Powertools' default).
+pub const CRUDDUR_LOG_BUFFER_MAX_BYTES_DEFAULT: usize = 20_480;
+/// `false`: an ERROR line does not flush the buffer, only a fault does; default `true`.
+pub const CRUDDUR_LOG_BUFFER_FLUSH_ON_ERROR: &str = "CRUDDUR_LOG_BUFFER_FLUSH_ON_ERROR";
+/// Rollbar's access token (local use); with it, every fault is also a Rollbar item.
+pub const ROLLBAR_ACCESS_TOKEN: &str = "ROLLBAR_ACCESS_TOKEN";
+/// Name of an SSM SecureString holding the Rollbar token, read off the init path (the
+/// template's way) when `ROLLBAR_ACCESS_TOKEN` is not set.
+pub const ROLLBAR_ACCESS_TOKEN_PARAMETER: &str = "ROLLBAR_ACCESS_TOKEN_PARAMETER";
+/// The environment Rollbar files items under.
+pub const ROLLBAR_ENVIRONMENT: &str = "ROLLBAR_ENVIRONMENT";
+/// Default Rollbar environment.
+pub const ROLLBAR_ENVIRONMENT_DEFAULT: &str = "production";
+/// Rollbar's item API.
+pub const ROLLBAR_ENDPOINT: &str = "ROLLBAR_ENDPOINT";
+/// Default Rollbar endpoint.
+pub const ROLLBAR_ENDPOINT_DEFAULT: &str = "https://api.rollbar.com/api/1/item/";
+/// Most Rollbar items one process sends a minute (a burst of faults is not a burst of
+/// items); the rest are counted as dropped.
+pub const CRUDDUR_ROLLBAR_MAX_ITEMS_PER_MINUTE: &str = "CRUDDUR_ROLLBAR_MAX_ITEMS_PER_MINUTE";
+/// Default items a minute.
+pub const CRUDDUR_ROLLBAR_MAX_ITEMS_PER_MINUTE_DEFAULT: u32 = 10;
 /// Default dimensions of every metric, `name=value,name=value`.
 pub const POWERTOOLS_METRICS_DEFAULT_DIMENSIONS: &str = "POWERTOOLS_METRICS_DEFAULT_DIMENSIONS";
 /// CloudWatch namespace of the EMF metrics.
@@ -104,6 +144,22 @@ pub const AWS_LAMBDA_MAX_CONCURRENCY: &str = "AWS_LAMBDA_MAX_CONCURRENCY";
 pub const AWS_LAMBDA_INITIALIZATION_TYPE: &str = "AWS_LAMBDA_INITIALIZATION_TYPE";
 /// The initialization type of Lambda Managed Instances, which never freeze the process.
 pub const MANAGED_INSTANCES: &str = "lambda-managed-instances";
+
+/// X-Ray's OTLP endpoint (`https://xray.<region>.amazonaws.com/v1/traces`). Set, the X-Ray
+/// side of every invocation goes there as SigV4-signed OTLP instead of to the daemon.
+pub const CRUDDUR_XRAY_OTLP_ENDPOINT: &str = "CRUDDUR_XRAY_OTLP_ENDPOINT";
+/// The function's credentials (Lambda sets these three for the execution role). Read
+/// here, never logged; without them the AWS SDK's provider chain is asked, at the first
+/// export, on the delivery thread.
+pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+/// See [`AWS_ACCESS_KEY_ID`].
+pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+/// See [`AWS_ACCESS_KEY_ID`]; sent with every signed request when set.
+pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+/// The function's log group (Lambda sets it), named in X-Ray's spans (`aws.log.group.names`).
+pub const AWS_LAMBDA_LOG_GROUP_NAME: &str = "AWS_LAMBDA_LOG_GROUP_NAME";
+/// The execution environment's log stream (Lambda sets it): `faas.instance`.
+pub const AWS_LAMBDA_LOG_STREAM_NAME: &str = "AWS_LAMBDA_LOG_STREAM_NAME";
 
 /// Our own transports' and runtime's targets: never traced, logged from WARN only
 /// (tracing them would feed telemetry into itself).
@@ -148,6 +204,14 @@ pub struct Config {
     pub managed_instances: bool,
     /// The X-Ray daemon's UDP address, `host:port`.
     pub xray_daemon_address: String,
+    /// X-Ray's OTLP endpoint; `Some` sends X-Ray's side there, signed, instead of to the daemon.
+    pub xray_otlp_endpoint: Option<String>,
+    /// The function's credentials from the environment, for signing; `None`: the SDK's chain.
+    pub aws_credentials: Option<AwsCredentials>,
+    /// The function's log group (`AWS_LAMBDA_LOG_GROUP_NAME`).
+    pub log_group_name: Option<String>,
+    /// The execution environment's log stream (`AWS_LAMBDA_LOG_STREAM_NAME`).
+    pub log_stream_name: Option<String>,
     /// OTLP trace endpoint; `None` disables OTLP export.
     pub otlp_endpoint: Option<String>,
     /// Headers sent with every export. Values may be secrets: never log them.
@@ -185,6 +249,50 @@ pub struct Config {
     pub redacted_headers: Vec<String>,
     /// Body field names (lowercase) redacted from logged events.
     pub redacted_fields: Vec<String>,
+    /// Whether spans are recorded at all.
+    pub trace_disabled: bool,
+    /// Whether the response body goes to X-Ray metadata.
+    pub capture_response: bool,
+    /// Whether errors' messages and stacks go into traces.
+    pub capture_error: bool,
+    /// Whether log lines are pretty-printed for a terminal.
+    pub dev: bool,
+    /// Log buffering: the level at or below which lines are held, if buffering is on.
+    pub log_buffer_level: Option<tracing::Level>,
+    /// Log buffering: most bytes held per invocation.
+    pub log_buffer_max_bytes: usize,
+    /// Log buffering: whether an ERROR line flushes the buffer.
+    pub log_buffer_flush_on_error: bool,
+    /// Rollbar, when a token (or its SSM parameter) is configured.
+    pub rollbar: Option<RollbarConfig>,
+}
+
+/// Where faults go as Rollbar items.
+#[derive(Clone)]
+pub struct RollbarConfig {
+    /// The token itself (a secret: never logged), when given directly.
+    pub token: Option<String>,
+    /// The SSM parameter holding it, read off the init path, when not given directly.
+    pub token_parameter: Option<String>,
+    /// Rollbar's environment.
+    pub environment: String,
+    /// The item API's URL.
+    pub endpoint: String,
+    /// Most items a minute from this process.
+    pub max_items_per_minute: u32,
+}
+
+impl std::fmt::Debug for RollbarConfig {
+    /// Everything but the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RollbarConfig")
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("token_parameter", &self.token_parameter)
+            .field("environment", &self.environment)
+            .field("endpoint", &self.endpoint)
+            .field("max_items_per_minute", &self.max_items_per_minute)
+            .finish()
+    }
 }
 
 impl Config {
@@ -217,6 +325,12 @@ impl Config {
             otlp_headers.push(("x-honeycomb-team".into(), key));
         }
         let millis = |name: &str| var(name).and_then(|v| v.trim().parse::<u64>().ok());
+        // `true`/`false` in any case; anything else keeps the default.
+        let flag = |name: &str, default: bool| match var(name).map(|v| v.trim().to_ascii_lowercase()) {
+            Some(v) if v == "true" => true,
+            Some(v) if v == "false" => false,
+            _ => default,
+        };
         let managed_instances = var(AWS_LAMBDA_INITIALIZATION_TYPE).is_some_and(|t| t == MANAGED_INSTANCES);
         Self {
             service_name: var(OTEL_SERVICE_NAME)
@@ -236,6 +350,10 @@ impl Config {
             xray_daemon_address: var(AWS_XRAY_DAEMON_ADDRESS)
                 .map(|v| udp_daemon_address(&v))
                 .unwrap_or_else(|| AWS_XRAY_DAEMON_ADDRESS_DEFAULT.into()),
+            xray_otlp_endpoint: var(CRUDDUR_XRAY_OTLP_ENDPOINT),
+            aws_credentials: AwsCredentials::from_lookup(&var),
+            log_group_name: var(AWS_LAMBDA_LOG_GROUP_NAME),
+            log_stream_name: var(AWS_LAMBDA_LOG_STREAM_NAME),
             otlp_endpoint,
             otlp_headers,
             honeycomb_key_parameter,
@@ -291,6 +409,17 @@ impl Config {
                 )
                 .filter(|h| !h.is_empty())
                 .collect(),
+            trace_disabled: flag(POWERTOOLS_TRACE_DISABLED, false),
+            capture_response: flag(POWERTOOLS_TRACER_CAPTURE_RESPONSE, false),
+            capture_error: flag(POWERTOOLS_TRACER_CAPTURE_ERROR, true),
+            dev: flag(POWERTOOLS_DEV, false),
+            log_buffer_level: var(CRUDDUR_LOG_BUFFER_LEVEL).and_then(|level| level.trim().parse().ok()),
+            log_buffer_max_bytes: var(CRUDDUR_LOG_BUFFER_MAX_BYTES)
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(CRUDDUR_LOG_BUFFER_MAX_BYTES_DEFAULT),
+            log_buffer_flush_on_error: flag(CRUDDUR_LOG_BUFFER_FLUSH_ON_ERROR, true),
+            rollbar: rollbar_config(&var),
             redacted_fields: match var(CRUDDUR_LOG_REDACT_FIELDS) {
                 Some(fields) => fields
                     .split(',')
@@ -300,6 +429,72 @@ impl Config {
                 None => REDACTED_FIELDS_DEFAULT.iter().map(|f| f.to_string()).collect(),
             },
         }
+    }
+}
+
+fn rollbar_config(var: &impl Fn(&str) -> Option<String>) -> Option<RollbarConfig> {
+    let token = var(ROLLBAR_ACCESS_TOKEN);
+    let token_parameter = var(ROLLBAR_ACCESS_TOKEN_PARAMETER).filter(|_| token.is_none());
+    if token.is_none() && token_parameter.is_none() {
+        return None;
+    }
+    Some(RollbarConfig {
+        token,
+        token_parameter,
+        environment: var(ROLLBAR_ENVIRONMENT).unwrap_or_else(|| ROLLBAR_ENVIRONMENT_DEFAULT.into()),
+        endpoint: var(ROLLBAR_ENDPOINT).unwrap_or_else(|| ROLLBAR_ENDPOINT_DEFAULT.into()),
+        max_items_per_minute: var(CRUDDUR_ROLLBAR_MAX_ITEMS_PER_MINUTE)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(CRUDDUR_ROLLBAR_MAX_ITEMS_PER_MINUTE_DEFAULT),
+    })
+}
+
+/// AWS credentials read from the environment. `Debug` never shows them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AwsCredentials {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+}
+
+impl AwsCredentials {
+    /// Credentials from a key id, its secret and an optional session token.
+    pub fn new(access_key_id: &str, secret_access_key: &str, session_token: Option<&str>) -> Self {
+        Self {
+            access_key_id: access_key_id.to_owned(),
+            secret_access_key: secret_access_key.to_owned(),
+            session_token: session_token.map(str::to_owned),
+        }
+    }
+
+    /// Both parts of the key, or none: half a key signs nothing.
+    fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        Some(Self {
+            access_key_id: var(AWS_ACCESS_KEY_ID)?,
+            secret_access_key: var(AWS_SECRET_ACCESS_KEY)?,
+            session_token: var(AWS_SESSION_TOKEN),
+        })
+    }
+
+    /// The key id.
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+
+    /// The secret key.
+    pub fn secret_access_key(&self) -> &str {
+        &self.secret_access_key
+    }
+
+    /// The session token of temporary credentials (Lambda's are).
+    pub fn session_token(&self) -> Option<&str> {
+        self.session_token.as_deref()
+    }
+}
+
+impl fmt::Debug for AwsCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AwsCredentials(<redacted>)")
     }
 }
 
@@ -441,6 +636,31 @@ mod tests {
             config(&[(AWS_LAMBDA_LOG_LEVEL, "WARN"), (RUST_LOG, "debug")]).log_filter,
             "debug"
         );
+    }
+
+    #[test]
+    fn credentials_need_both_key_parts_and_never_print() {
+        let c = config(&[
+            (
+                CRUDDUR_XRAY_OTLP_ENDPOINT,
+                "https://xray.eu-west-1.amazonaws.com/v1/traces",
+            ),
+            (AWS_ACCESS_KEY_ID, "AKIDEXAMPLE"),
+            (AWS_SECRET_ACCESS_KEY, "wJalrXUtnFEMI"),
+            (AWS_SESSION_TOKEN, "FwoGZXIvYXdzEXAMPLE"),
+        ]);
+        let credentials = c.aws_credentials.clone().unwrap();
+        assert_eq!(credentials.session_token(), Some("FwoGZXIvYXdzEXAMPLE"));
+        let printed = format!("{c:?}");
+        assert!(
+            !printed.contains("wJalrXUtnFEMI") && !printed.contains("FwoGZXIvYXdzEXAMPLE"),
+            "{printed}"
+        );
+        assert_eq!(
+            config(&[(AWS_ACCESS_KEY_ID, "AKIDEXAMPLE")]).aws_credentials,
+            None
+        );
+        assert_eq!(config(&[]).xray_otlp_endpoint, None);
     }
 
     #[test]

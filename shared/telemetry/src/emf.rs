@@ -128,6 +128,8 @@ pub(crate) struct MetricSet {
     metrics: Vec<Metric>,
     singles: Vec<Single>,
     metadata: Vec<(String, Value)>,
+    /// `POWERTOOLS_METRICS_DISABLED`: nothing is recorded, nothing refused.
+    disabled: bool,
 }
 
 impl MetricSet {
@@ -149,6 +151,7 @@ impl MetricSet {
             metrics: Vec::new(),
             singles: Vec::new(),
             metadata: Vec::new(),
+            disabled: config.metrics_disabled,
         }
     }
 
@@ -170,6 +173,9 @@ impl MetricSet {
         value: f64,
         high_resolution: bool,
     ) -> Result<(), MetricError> {
+        if self.disabled {
+            return Ok(());
+        }
         check_name(name)?;
         if !value.is_finite() {
             return Err(MetricError::NotFinite(name.to_owned()));
@@ -180,6 +186,9 @@ impl MetricSet {
 
     /// Adds (or replaces) a dimension of the route's metrics.
     pub fn add_dimension(&mut self, name: &str, value: &str) -> Result<(), MetricError> {
+        if self.disabled {
+            return Ok(());
+        }
         check_dimension(name, value)?;
         if let Some(slot) = self.dimensions.iter_mut().find(|(n, _)| n == name) {
             slot.1 = value.to_owned();
@@ -194,6 +203,9 @@ impl MetricSet {
 
     /// Adds (or replaces) a metadata key: searchable in the documents, not a metric.
     pub fn add_metadata(&mut self, key: &str, value: Value) -> Result<(), MetricError> {
+        if self.disabled {
+            return Ok(());
+        }
         check_name(key)?;
         match self.metadata.iter_mut().find(|(k, _)| k == key) {
             Some(slot) => slot.1 = value,
@@ -210,6 +222,9 @@ impl MetricSet {
         value: f64,
         dimensions: &[(&str, &str)],
     ) -> Result<(), MetricError> {
+        if self.disabled {
+            return Ok(());
+        }
         check_name(name)?;
         if !value.is_finite() {
             return Err(MetricError::NotFinite(name.to_owned()));

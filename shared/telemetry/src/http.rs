@@ -20,8 +20,9 @@ use tracing::Span;
 
 use crate::{
     capture::with_span_state,
+    config::CAPTURED_RESPONSE_MAX_BYTES,
     metrics::{add_builtin, set_route, Unit},
-    model::ids::Traceparent,
+    model::{ids::Traceparent, RequestLine},
 };
 
 /// Builds the answer to a request whose handler failed or panicked, from the Lambda
@@ -32,6 +33,7 @@ pub type FaultResponse = fn(Option<&str>) -> Response<Body>;
 pub(crate) fn service<H, Fut, E>(
     handler: H,
     fault_response: FaultResponse,
+    capture_response: bool,
 ) -> impl lambda_http::Service<Request, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
        + Clone
        + Send
@@ -62,6 +64,7 @@ where
             }
         }
         let request_id = request.lambda_context_ref().map(|c| c.request_id.clone());
+        let method = request.method().clone();
         let handled = AssertUnwindSafe(handler(request)).catch_unwind();
         async move {
             let response = match handled.await {
@@ -83,6 +86,19 @@ where
             };
             let status = response.status();
             span.record("http.response.status_code", status.as_u16());
+            if let Some(owner) = with_span_state(&span, |state| state.owner.clone()) {
+                owner.set_request(RequestLine {
+                    method: method.to_string(),
+                    route: route.unwrap_or_default(),
+                    status: status.as_u16(),
+                });
+                if status.is_server_error() {
+                    owner.mark_fault();
+                }
+            }
+            if capture_response {
+                span.record(CAPTURED_RESPONSE_FIELD, captured_body(response.body()).as_str());
+            }
             add_builtin(
                 "Errors",
                 Unit::Count,
@@ -111,6 +127,48 @@ fn route(request: &Request) -> Option<String> {
         #[allow(unreachable_patterns)]
         _ => None,
     }
+}
+
+/// The invocation span's field for the captured response body: X-Ray metadata only
+/// (`xray.metadata.*` fields never reach OTLP).
+pub(crate) const CAPTURED_RESPONSE_FIELD: &str = "xray.metadata.response";
+
+/// The response body as text, at most [`CAPTURED_RESPONSE_MAX_BYTES`].
+fn captured_body(body: &Body) -> String {
+    let text = match body {
+        Body::Empty => return String::new(),
+        Body::Text(text) => text.as_str(),
+        Body::Binary(bytes) => return format!("<{} bytes, binary>", bytes.len()),
+        #[allow(unreachable_patterns)]
+        _ => return "<streamed>".into(),
+    };
+    if text.len() <= CAPTURED_RESPONSE_MAX_BYTES {
+        return text.to_owned();
+    }
+    let mut end = CAPTURED_RESPONSE_MAX_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &text[..end], text.len())
+}
+
+/// API Gateway's request id read from the raw event (REST and HTTP API put it at
+/// `requestContext.requestId`), for lines written before the request is parsed.
+pub(crate) fn correlation_id_of(event: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Event {
+        #[serde(rename = "requestContext")]
+        request_context: Option<Context>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Context {
+        #[serde(rename = "requestId")]
+        request_id: Option<String>,
+    }
+    serde_json::from_slice::<Event>(event)
+        .ok()?
+        .request_context?
+        .request_id
 }
 
 /// API Gateway's own request id (REST or HTTP API), the id its access log has too.

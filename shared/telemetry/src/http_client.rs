@@ -11,8 +11,10 @@
 //! loaded machine). So a request body ([`WrittenBody`]) parks its waiters when its
 //! frame is taken, and the connection's socket ([`FlushSignalling`]) releases them
 //! once a flush has pushed everything to the kernel. Both run in the connection's
-//! task on the delivery thread's single-threaded runtime, so a thread-local carries
-//! the waiters from one to the other.
+//! task on the delivery thread's single-threaded runtime: hyper takes the frame and
+//! writes it in the same poll of that task, so a thread-local carries the waiters from
+//! the body to the first write that follows, which keeps them with its own connection
+//! (another connection's flush never releases them).
 
 use std::{
     cell::RefCell,
@@ -40,14 +42,14 @@ thread_local! {
 
 /// Plain HTTP for a local collector, TLS only where the endpoint wants it: loading
 /// root certificates costs memory a local endpoint does not need.
-pub(crate) enum HttpClient {
+enum HttpClient {
     Plain(Client<FlushSignalling<HttpConnector>, WrittenBody>),
     Tls(Client<hyper_rustls::HttpsConnector<FlushSignalling<HttpConnector>>, WrittenBody>),
 }
 
 impl HttpClient {
     /// A client for `endpoint`'s scheme.
-    pub fn for_endpoint(endpoint: &Uri) -> Self {
+    fn for_endpoint(endpoint: &Uri) -> Self {
         let builder = Client::builder(TokioExecutor::new());
         let mut tcp = HttpConnector::new();
         if endpoint.scheme_str() == Some("http") {
@@ -66,7 +68,7 @@ impl HttpClient {
     }
 
     /// Sends one request.
-    pub async fn request(
+    async fn request(
         &self,
         request: Request<WrittenBody>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
@@ -74,6 +76,84 @@ impl HttpClient {
             Self::Plain(client) => client.request(request).await.map_err(|e| e.to_string()),
             Self::Tls(client) => client.request(request).await.map_err(|e| e.to_string()),
         }
+    }
+}
+
+/// An export endpoint: its URL, and the client for it, built on first use (on the
+/// delivery thread: loading TLS roots is not init's business).
+pub(crate) struct Endpoint {
+    uri: Uri,
+    client: std::sync::OnceLock<HttpClient>,
+}
+
+/// The answer to one request: its status, and AWS's name for a refusal when it gave one
+/// (`x-amzn-errortype`: `InvalidSignatureException`, `AccessDeniedException`).
+pub(crate) struct Answer {
+    pub status: hyper::StatusCode,
+    pub error_type: Option<String>,
+}
+
+/// Why a request got no answer: worth trying again either way.
+pub(crate) enum NoAnswer {
+    /// The connection failed.
+    Connection(String),
+    /// No answer within this much time awake.
+    Timeout(std::time::Duration),
+}
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connection(reason) => write!(f, "connection: {reason}"),
+            Self::Timeout(timeout) => write!(f, "no answer within {timeout:?}"),
+        }
+    }
+}
+
+impl Endpoint {
+    /// `endpoint` if it is an http(s) URL, else `None` (said once on stderr, naming `what`).
+    pub fn parse(endpoint: &str, what: &str) -> Option<Self> {
+        match endpoint.parse::<Uri>() {
+            Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) => Some(Self {
+                uri,
+                client: std::sync::OnceLock::new(),
+            }),
+            _ => {
+                eprintln!("[telemetry] {what} disabled: endpoint {endpoint:?} is not an http(s) URL");
+                None
+            }
+        }
+    }
+
+    /// The URL.
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// Sends one request and reads its answer (the body too, so the connection can be
+    /// reused), within `timeout` of time awake: an answer that came while Lambda kept the
+    /// process frozen is read on thaw, not taken for a timeout (which would send it twice).
+    pub async fn exchange(
+        &self,
+        request: Request<WrittenBody>,
+        timeout: std::time::Duration,
+    ) -> Result<Answer, NoAnswer> {
+        use http_body_util::BodyExt;
+        let client = self.client.get_or_init(|| HttpClient::for_endpoint(&self.uri));
+        let attempt = async {
+            let response = client.request(request).await.map_err(NoAnswer::Connection)?;
+            let status = response.status();
+            let error_type = response
+                .headers()
+                .get("x-amzn-errortype")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split(':').next().unwrap_or(v).to_owned());
+            let _ = response.into_body().collect().await;
+            Ok(Answer { status, error_type })
+        };
+        crate::clock::awake_timeout(timeout, attempt)
+            .await
+            .unwrap_or(Err(NoAnswer::Timeout(timeout)))
     }
 }
 
@@ -139,16 +219,33 @@ where
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let connecting = self.0.call(uri);
-        Box::pin(async move { connecting.await.map(Flushed) })
+        Box::pin(async move {
+            connecting.await.map(|io| Flushed {
+                io,
+                waiters: Vec::new(),
+            })
+        })
     }
 }
 
-/// A connection's socket that releases the waiters of taken bodies once flushed.
-pub(crate) struct Flushed<T>(T);
+/// A connection's socket that releases the waiters of the bodies it writes once flushed.
+pub(crate) struct Flushed<T> {
+    io: T,
+    /// Waiters of bodies this connection is writing, told at its next completed flush.
+    waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl<T> Flushed<T> {
+    /// Claims the waiters of the body just taken: the write that follows is this
+    /// connection's (see the module doc).
+    fn claim(&mut self) {
+        TAKEN.with(|taken| self.waiters.append(&mut taken.borrow_mut()));
+    }
+}
 
 impl<T: Connection> Connection for Flushed<T> {
     fn connected(&self) -> Connected {
-        self.0.connected()
+        self.io.connected()
     }
 }
 
@@ -158,19 +255,21 @@ impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for Flushed<T> {
         cx: &mut Context<'_>,
         buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
 impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for Flushed<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        self.claim();
+        Pin::new(&mut self.io).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let flushed = Pin::new(&mut self.0).poll_flush(cx);
+        self.claim();
+        let flushed = Pin::new(&mut self.io).poll_flush(cx);
         if let Poll::Ready(Ok(())) = flushed {
-            for waiter in TAKEN.with(|taken| std::mem::take(&mut *taken.borrow_mut())) {
+            for waiter in self.waiters.drain(..) {
                 let _ = waiter.send(());
             }
         }
@@ -178,11 +277,11 @@ impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for Flushed<T> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
+        self.io.is_write_vectored()
     }
 
     fn poll_write_vectored(
@@ -190,6 +289,7 @@ impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for Flushed<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+        self.claim();
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
 }

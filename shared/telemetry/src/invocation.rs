@@ -56,6 +56,51 @@ pub(crate) struct Invocations {
     route: std::sync::OnceLock<String>,
     /// Whether finished spans have an exporter at all (X-Ray or OTLP compiled in and configured).
     has_span_sink: bool,
+    /// Faults as Rollbar items, when a token is configured.
+    #[cfg(feature = "rollbar")]
+    rollbar: Option<RollbarItems>,
+}
+
+/// What every Rollbar item of the process shares, and the cap on how many go.
+#[cfg(feature = "rollbar")]
+struct RollbarItems {
+    context: crate::rollbar::item::ItemContext,
+    cap: Mutex<ItemCap>,
+}
+
+/// At most `per_minute` items a minute, as a token bucket (a burst of faults is not a
+/// burst of items).
+#[cfg(feature = "rollbar")]
+struct ItemCap {
+    per_minute: f64,
+    tokens: f64,
+    refilled: Instant,
+}
+
+#[cfg(feature = "rollbar")]
+impl ItemCap {
+    fn new(per_minute: u32) -> Self {
+        let per_minute = f64::from(per_minute);
+        Self {
+            per_minute,
+            tokens: per_minute,
+            refilled: Instant::now(),
+        }
+    }
+
+    /// Takes one item's token, if there is one.
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.refilled).as_secs_f64() / 60.0 * self.per_minute;
+        self.tokens = (self.tokens + refill).min(self.per_minute);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl Invocations {
@@ -64,6 +109,16 @@ impl Invocations {
         let max_spans = config.max_queue_spans;
         Self {
             has_span_sink: cfg!(any(feature = "xray", feature = "otlp")) && delivery.is_active(),
+            #[cfg(feature = "rollbar")]
+            rollbar: config.rollbar.as_ref().map(|rollbar| RollbarItems {
+                context: crate::rollbar::item::ItemContext {
+                    environment: rollbar.environment.clone(),
+                    code_version: config.function_version.clone(),
+                    function_name: config.function_name.clone(),
+                    secret_fields: config.redacted_fields.clone(),
+                },
+                cap: Mutex::new(ItemCap::new(rollbar.max_items_per_minute)),
+            }),
             init: Arc::new(Recorder::init(MetricSet::new(&config), max_spans)),
             detached: Arc::new(Recorder::detached(MetricSet::new(&config))),
             in_flight: Mutex::new(Vec::new()),
@@ -116,8 +171,9 @@ impl Invocations {
         let dropped = self.delivery.stats.take_dropped();
         let secret_unavailable = self.delivery.stats.take_secret_unavailable();
         if dropped != Dropped::default() {
-            span.in_scope(|| report_dropped(dropped, "telemetry could not deliver everything: the collector or daemon was unreachable or too slow"));
+            span.in_scope(|| report_dropped(dropped, "telemetry could not deliver everything: the collector, X-Ray or its daemon refused it, was unreachable or too slow"));
         }
+        self.settle_log_buffer(recorder, &span);
         let lines = recorder.with_metrics(|metrics| {
             metrics.add_builtin("Requests", Unit::Count, 1.0);
             metrics.add_builtin("Latency", Unit::Milliseconds, latency_ms);
@@ -135,9 +191,41 @@ impl Invocations {
         drop(span);
         self.in_flight()
             .retain(|other| !std::ptr::eq(Arc::as_ptr(other), recorder));
+        let item = self.fault_report(recorder);
         let mut spans = recorder.take_spans();
         spans.extend(self.init.take_spans());
-        self.delivery.flush(spans, self.config.flush_budget).await;
+        self.delivery.flush(spans, item, self.config.flush_budget).await;
+    }
+
+    /// A faulted invocation's Rollbar item, within the per-minute cap (past it, counted
+    /// as dropped). Encoded here, after the response; sent by delivery.
+    fn fault_report(&self, recorder: &Recorder) -> Option<Vec<u8>> {
+        #[cfg(feature = "rollbar")]
+        if let Some(rollbar) = self.rollbar.as_ref().filter(|_| recorder.faulted()) {
+            if !rollbar.cap.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                self.delivery.stats.drop_rollbar_items(1);
+                return None;
+            }
+            let exceptions = recorder.exceptions();
+            let fault = crate::rollbar::item::Fault {
+                exceptions: &exceptions,
+                request: recorder.request(),
+                trace: &recorder.trace,
+                correlation_id: recorder.correlation_id(),
+            };
+            let timestamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let uuid = crate::rollbar::item::uuid_v4();
+            return Some(crate::rollbar::item::encode(
+                &fault,
+                &rollbar.context,
+                &uuid,
+                timestamp,
+            ));
+        }
+        let _ = recorder;
+        None
     }
 
     /// On SIGTERM: delivers what is left within the shutdown budget and reports any loss.
@@ -170,6 +258,25 @@ impl Invocations {
         }
     }
 
+    /// Log buffering, once the invocation is over: its held lines are written if it
+    /// faulted and dropped otherwise; lines dropped for room are reported when it mattered.
+    fn settle_log_buffer(&self, recorder: &Recorder, span: &Span) {
+        #[cfg(feature = "logs")]
+        if recorder.faulted() {
+            crate::logs::flush_held(recorder, self.config.dev);
+        }
+        let evicted = recorder.settle_log_buffer();
+        if evicted > 0 {
+            span.in_scope(|| {
+                tracing::warn!(
+                    target: "telemetry::logs",
+                    evicted_lines = evicted,
+                    "some buffered log lines were dropped: the buffer was full (CRUDDUR_LOG_BUFFER_MAX_BYTES)"
+                )
+            });
+        }
+    }
+
     fn write_metrics(&self, lines: Vec<Vec<u8>>) {
         if cfg!(feature = "emf") && !self.config.metrics_disabled {
             for line in lines {
@@ -188,6 +295,17 @@ fn add_dropped(metrics: &mut MetricSet, dropped: Dropped) {
             Unit::Count,
             dropped.xray_documents as f64,
         );
+        // X-Ray's OTLP endpoint (CRUDDUR_XRAY_OTLP_ENDPOINT): apart from the collector's.
+        metrics.add_builtin(
+            "TelemetryDroppedXraySpans",
+            Unit::Count,
+            dropped.xray_spans as f64,
+        );
+        metrics.add_builtin(
+            "TelemetryDroppedRollbarItems",
+            Unit::Count,
+            dropped.rollbar_items as f64,
+        );
     }
 }
 
@@ -196,6 +314,8 @@ fn report_dropped(dropped: Dropped, message: &str) {
         target: "telemetry::delivery",
         dropped_spans = dropped.spans,
         dropped_xray_documents = dropped.xray_documents,
+        dropped_xray_spans = dropped.xray_spans,
+        dropped_rollbar_items = dropped.rollbar_items,
         "{message}"
     );
 }
@@ -216,6 +336,7 @@ impl Sink for Invocations {
 
     fn records(&self, trace: &TraceContext) -> bool {
         self.has_span_sink
+            && !self.config.trace_disabled
             && (trace.sampled || (self.config.export_unsampled && self.config.otlp_endpoint.is_some()))
     }
 }
@@ -282,14 +403,24 @@ where
                 http.response.status_code = Empty,
                 enduser.id = Empty,
                 correlation_id = Empty,
+                xray.metadata.response = Empty,
             )
         });
-        if let Some(Err(error)) = invocation
+        let invalid_header = invocation
             .context
             .xray_trace_id
             .as_deref()
-            .map(TraceHeader::parse)
-        {
+            .map(TraceHeader::parse);
+        let invalid_header = invalid_header.and_then(Result::err);
+        // Lines written before the http face reads the request still carry its correlation
+        // id; found here only when there are such lines (no cost otherwise).
+        if invocations.config.log_event || invalid_header.is_some() {
+            if let Some(id) = crate::http::correlation_id_of(&invocation.body) {
+                span.record("correlation_id", id.as_str());
+                recorder.set_correlation_id(&id);
+            }
+        }
+        if let Some(error) = invalid_header {
             span.in_scope(
                 || tracing::warn!(%error, "invalid X-Ray trace header: this request starts a new trace"),
             );

@@ -28,11 +28,14 @@
 //! - [`config`]: every setting, read from the environment in one place.
 //! - `model`: the leaf: trace identity ([`ids`]), [`TraceContext`], [`SpanRecord`].
 //! - Pure encoders: `xray::segment` (X-Ray documents), `otlp::encode` (OTLP protobuf),
-//!   `emf` (EMF lines).
+//!   `emf` (EMF lines), [`rollbar::item`] (Rollbar items, scrubbed).
 //! - Transports, each owning its outcome: `xray::udp` (the daemon), `otlp::http`
-//!   (OTLP/HTTP) over `http_client`, `stdout` (the log stream), `secrets` (SSM); their
-//!   timeouts count time awake (`clock`), not Lambda's freezes.
-//! - `delivery`: the thread that exports after the response, retries, bounds and counts.
+//!   (OTLP/HTTP) over `http_client`, SigV4-signed by `otlp::sigv4` for X-Ray's OTLP
+//!   endpoint, `rollbar::http` (Rollbar's item API) over the same client, `stdout` (the
+//!   log stream), `secrets` (SSM); their timeouts count time awake (`clock`), not
+//!   Lambda's freezes.
+//! - `delivery`: the thread that exports after the response, retries, bounds (an
+//!   endpoint's request limits too) and counts, one pipeline per OTLP destination.
 //! - `recorder`: one invocation's spans and metrics; `capture`: the one `tracing` layer
 //!   that records spans into their invocation's recorder, through a narrow `Sink`;
 //!   `logs`: JSON log lines with the request's ids.
@@ -45,6 +48,7 @@
     not(all(
         feature = "xray",
         feature = "otlp",
+        feature = "xray-otlp",
         feature = "logs",
         feature = "emf",
         feature = "aws"
@@ -74,6 +78,8 @@ pub mod otlp;
 pub mod outgoing;
 mod panics;
 mod recorder;
+#[cfg(feature = "rollbar")]
+pub mod rollbar;
 #[cfg(feature = "aws")]
 mod secrets;
 mod stdout;
@@ -143,10 +149,11 @@ where
     Fut: Future<Output = Result<Response<Body>, E>> + Send + 'static,
     E: Display + Send + 'static,
 {
-    let service = http::service(handler, fault_response);
+    let config = Config::from_env();
+    let service = http::service(handler, fault_response, config.capture_response);
     #[cfg(any(feature = "xray", feature = "otlp", feature = "logs", feature = "emf"))]
     {
-        let telemetry = init(Config::from_env())?;
+        let telemetry = init(config)?;
         telemetry.flush_on_shutdown().await;
         lambda_http::runtime_concurrent(service)
             .layer(telemetry.layer())
@@ -174,8 +181,10 @@ pub fn init(config: Config) -> Result<Telemetry, TelemetryError> {
             .iter()
             .map(|t| (*t, tracing_subscriber::filter::LevelFilter::OFF)),
     );
-    let subscriber = tracing_subscriber::registry()
-        .with(capture::CaptureLayer::new(sink.clone()).with_filter(capture_filter));
+    let subscriber = tracing_subscriber::registry().with(
+        capture::CaptureLayer::new(sink.clone(), invocations.config.capture_error)
+            .with_filter(capture_filter),
+    );
     #[cfg(feature = "logs")]
     let subscriber = {
         let config = &invocations.config;
@@ -187,8 +196,8 @@ pub fn init(config: Config) -> Result<Telemetry, TelemetryError> {
             Targets::new().with_default(tracing::Level::INFO)
         });
         let filter = filter.with_targets(quiet.iter().map(|t| (*t, tracing::Level::WARN)));
-        let log_filter = logs::LogFilter::new(filter, config, sink.clone());
-        subscriber.with(logs::JsonLogLayer::new(config, sink.clone()).with_filter(log_filter))
+        let log_filter = logs::LogFilter::new(filter.clone(), config, sink.clone());
+        subscriber.with(logs::JsonLogLayer::new(config, filter, sink.clone()).with_filter(log_filter))
     };
     tracing::subscriber::set_global_default(subscriber)?;
     panics::install_hook();

@@ -38,10 +38,24 @@ pub(crate) struct JsonLogLayer {
     sink: Arc<dyn Sink>,
     /// The function's fields, pre-rendered once: `,"service":"…",…`.
     static_fields: Vec<u8>,
+    /// The configured level's filter: lines that would be written without buffering.
+    targets: Targets,
+    buffer: Option<Buffering>,
+    /// Pretty-printed lines for a person at a terminal (`POWERTOOLS_DEV`).
+    dev: bool,
+}
+
+/// Log buffering (Powertools' Logger, 2025): lines at or below `level` are held per
+/// invocation and written only if it logs an error or faults.
+#[derive(Clone, Copy)]
+struct Buffering {
+    level: Level,
+    max_bytes: usize,
+    flush_on_error: bool,
 }
 
 impl JsonLogLayer {
-    pub fn new(config: &Config, sink: Arc<dyn Sink>) -> Self {
+    pub fn new(config: &Config, targets: Targets, sink: Arc<dyn Sink>) -> Self {
         let mut static_fields = Vec::new();
         for (key, value) in [
             ("service", &config.service_name),
@@ -57,7 +71,36 @@ impl JsonLogLayer {
             push_key(&mut static_fields, "sampling_rate");
             let _ = write!(static_fields, "{}", config.debug_sample_rate);
         }
-        Self { sink, static_fields }
+        Self {
+            sink,
+            static_fields,
+            targets,
+            buffer: config.log_buffer_level.map(|level| Buffering {
+                level,
+                max_bytes: config.log_buffer_max_bytes,
+                flush_on_error: config.log_buffer_flush_on_error,
+            }),
+            dev: config.dev,
+        }
+    }
+}
+
+/// Writes a log line to the log stream, pretty-printed in dev mode.
+pub(crate) fn write_line(line: &[u8], dev: bool) {
+    if dev {
+        if let Ok(value) = serde_json::from_slice::<Value>(line) {
+            let mut pretty = serde_json::to_vec_pretty(&value).unwrap_or_default();
+            pretty.push(b'\n');
+            return crate::stdout::write_line(&pretty);
+        }
+    }
+    crate::stdout::write_line(line);
+}
+
+/// Writes an invocation's held log lines, in order.
+pub(crate) fn flush_held(owner: &Recorder, dev: bool) {
+    for line in owner.take_log_buffer() {
+        write_line(&line, dev);
     }
 }
 
@@ -66,6 +109,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let meta = event.metadata();
         let ids = ctx
             .event_span(event)
             .and_then(|span| {
@@ -94,7 +138,7 @@ where
         };
         event.record(&mut visitor);
         line.extend_from_slice(&self.static_fields);
-        if let Some((owner, span_id)) = ids {
+        if let Some((owner, span_id)) = &ids {
             let trace = &owner.trace;
             push_key(&mut line, "cold_start");
             line.extend_from_slice(if trace.cold_start { b"true" } else { b"false" });
@@ -130,7 +174,24 @@ where
             message_only: false,
         });
         line.extend_from_slice(b"}\n");
-        crate::stdout::write_line(&line);
+
+        let level = *meta.level();
+        if let Some(buffer) = self.buffer {
+            match &ids {
+                // At or below the buffer's level (more verbose): held, unless this
+                // invocation was picked for DEBUG lines anyway (log sampling).
+                Some((owner, _)) if level >= buffer.level && !owner.trace.debug_sampled => {
+                    return owner.buffer_line(line, buffer.max_bytes);
+                }
+                Some((owner, _)) if level == Level::ERROR && buffer.flush_on_error => {
+                    flush_held(owner, self.dev)
+                }
+                // Outside an invocation there is nothing to hold it for: the level decides.
+                None if level >= buffer.level && !self.targets.would_enable(meta.target(), &level) => return,
+                _ => {}
+            }
+        }
+        write_line(&line, self.dev);
     }
 }
 
@@ -199,6 +260,8 @@ pub(crate) struct LogFilter {
     targets: Targets,
     /// Sampled invocations log at DEBUG where `targets` allows less.
     sampled: Option<Targets>,
+    /// Lines log buffering holds (they reach the layer, which holds them).
+    buffered: Option<Targets>,
     sink: Arc<dyn Sink>,
 }
 
@@ -207,9 +270,14 @@ impl LogFilter {
         let sampled = (config.debug_sample_rate > 0.0)
             .then(|| targets.clone().with_default(Level::DEBUG))
             .map(|t| t.with_targets(crate::config::QUIET_TARGETS.iter().map(|q| (*q, Level::WARN))));
+        let buffered = config
+            .log_buffer_level
+            .map(|level| targets.clone().with_default(level))
+            .map(|t| t.with_targets(crate::config::QUIET_TARGETS.iter().map(|q| (*q, Level::WARN))));
         Self {
             targets,
             sampled,
+            buffered,
             sink,
         }
     }
@@ -233,13 +301,21 @@ where
 {
     fn enabled(&self, meta: &Metadata<'_>, ctx: &Context<'_, S>) -> bool {
         self.targets.would_enable(meta.target(), meta.level())
+            || self
+                .buffered
+                .as_ref()
+                .is_some_and(|b| b.would_enable(meta.target(), meta.level()))
             || self.sampled.as_ref().is_some_and(|sampled| {
                 sampled.would_enable(meta.target(), meta.level()) && self.debug_sampled(ctx)
             })
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        if self.targets.would_enable(meta.target(), meta.level()) {
+        let buffered = self
+            .buffered
+            .as_ref()
+            .is_some_and(|b| b.would_enable(meta.target(), meta.level()));
+        if self.targets.would_enable(meta.target(), meta.level()) || buffered {
             Interest::always()
         } else if self
             .sampled

@@ -20,7 +20,7 @@ use crate::{
     emf::MetricSet,
     model::{
         ids::{SpanId, TraceId, Traceparent},
-        SpanRecord, TraceContext,
+        Exception, RequestLine, SpanRecord, TraceContext,
     },
 };
 
@@ -57,7 +57,22 @@ pub(crate) struct Recorder {
     /// however many invocations run at once.
     max_spans: usize,
     dropped_spans: AtomicUsize,
+    /// Log lines held until the invocation errs or faults (log buffering), oldest first,
+    /// with their bytes.
+    log_buffer: Mutex<(std::collections::VecDeque<Vec<u8>>, usize)>,
+    /// Held log lines dropped to stay within the bound, and whether any were written out.
+    evicted_log_lines: AtomicUsize,
+    log_buffer_flushed: std::sync::atomic::AtomicBool,
+    /// Set when the invocation faults (a 5xx answer, a handler error, a panic).
+    faulted: std::sync::atomic::AtomicBool,
+    /// Its errors (the first few), for an error tracker, whatever the spans' sampling.
+    exceptions: Mutex<Vec<Exception>>,
+    /// Its request, as an error report may name it.
+    request: OnceLock<RequestLine>,
 }
+
+/// Errors kept per invocation for its error report.
+const MAX_EXCEPTIONS: usize = 8;
 
 impl Recorder {
     /// A recorder for one invocation of `trace`.
@@ -73,6 +88,12 @@ impl Recorder {
             adopter: OnceLock::new(),
             max_spans,
             dropped_spans: AtomicUsize::new(0),
+            log_buffer: Mutex::new(Default::default()),
+            evicted_log_lines: AtomicUsize::new(0),
+            log_buffer_flushed: std::sync::atomic::AtomicBool::new(false),
+            faulted: std::sync::atomic::AtomicBool::new(false),
+            exceptions: Mutex::new(Vec::new()),
+            request: OnceLock::new(),
         }
     }
 
@@ -169,6 +190,71 @@ impl Recorder {
             Some(remote) => (None, vec![(remote.trace_id, remote.span_id)]),
             None => (None, Vec::new()),
         }
+    }
+
+    /// Holds a log line until the invocation errs or faults; past `max_bytes` the oldest
+    /// held lines are dropped (counted).
+    pub fn buffer_line(&self, line: Vec<u8>, max_bytes: usize) {
+        let mut buffer = lock(&self.log_buffer);
+        let (lines, bytes) = &mut *buffer;
+        *bytes += line.len();
+        lines.push_back(line);
+        while *bytes > max_bytes {
+            let Some(oldest) = lines.pop_front() else { break };
+            *bytes -= oldest.len();
+            self.evicted_log_lines.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes the held log lines to write them out, oldest first.
+    pub fn take_log_buffer(&self) -> std::collections::VecDeque<Vec<u8>> {
+        self.log_buffer_flushed.store(true, Ordering::Relaxed);
+        std::mem::take(&mut *lock(&self.log_buffer)).0
+    }
+
+    /// Once the invocation is over: how many held lines were dropped for room, if any
+    /// held line was written out (else nobody missed them); the rest held is dropped.
+    pub fn settle_log_buffer(&self) -> usize {
+        lock(&self.log_buffer).0.clear();
+        let evicted = self.evicted_log_lines.swap(0, Ordering::Relaxed);
+        if self.log_buffer_flushed.load(Ordering::Relaxed) {
+            evicted
+        } else {
+            0
+        }
+    }
+
+    /// Keeps one of the invocation's errors (the first few) for its error report.
+    pub fn record_exception(&self, exception: Exception) {
+        let mut exceptions = lock(&self.exceptions);
+        if exceptions.len() < MAX_EXCEPTIONS {
+            exceptions.push(exception);
+        }
+    }
+
+    /// The invocation's errors, in the order they happened.
+    pub fn exceptions(&self) -> Vec<Exception> {
+        lock(&self.exceptions).clone()
+    }
+
+    /// Records the invocation's request line (once).
+    pub fn set_request(&self, request: RequestLine) {
+        let _ = self.request.set(request);
+    }
+
+    /// The invocation's request line, if it was an HTTP request.
+    pub fn request(&self) -> Option<&RequestLine> {
+        self.request.get()
+    }
+
+    /// Marks the invocation as faulted.
+    pub fn mark_fault(&self) {
+        self.faulted.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the invocation faulted.
+    pub fn faulted(&self) -> bool {
+        self.faulted.load(Ordering::Relaxed)
     }
 
     /// The first invocation takes init's spans and metrics into its own story.

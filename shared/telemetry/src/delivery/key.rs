@@ -1,4 +1,5 @@
-//! Reading the Honeycomb key from SSM on the delivery thread, with a few retries.
+//! Reading the secrets the exports need (the Honeycomb key, the Rollbar token) from SSM
+//! on the delivery thread, with a few retries.
 
 use std::{future::Future, pin::Pin, time::Duration};
 
@@ -11,23 +12,50 @@ const FIRST_RETRY_BACKOFF: Duration = Duration::from_millis(200);
 
 type Read = Pin<Box<dyn Future<Output = Result<String, SecretError>> + Send>>;
 
+/// Whose exports a secret is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Target {
+    /// The OTLP collector's (the Honeycomb key, in `x-honeycomb-team`).
+    Collector,
+    /// Rollbar's (the access token).
+    #[cfg_attr(not(feature = "rollbar"), allow(dead_code))]
+    Rollbar,
+}
+
+impl Target {
+    /// How stderr names the secret.
+    pub fn secret_name(self) -> &'static str {
+        match self {
+            Self::Collector => "the Honeycomb key",
+            Self::Rollbar => "the Rollbar token",
+        }
+    }
+}
+
 /// One secret header's read: not started until the first invocation, then under way
 /// (retried after transient failures) until it has a value or gives up.
 pub(super) struct KeyRead {
     parameter: String,
     header: &'static str,
+    target: Target,
     reads: u32,
     reading: Option<Read>,
 }
 
 impl KeyRead {
-    pub fn new(parameter: String, header: &'static str) -> Self {
+    pub fn new(parameter: String, header: &'static str, target: Target) -> Self {
         Self {
             parameter,
             header,
+            target,
             reads: 0,
             reading: None,
         }
+    }
+
+    /// Whose exports wait for it.
+    pub fn target(&self) -> Target {
+        self.target
     }
 
     /// The header the value goes in.

@@ -35,6 +35,25 @@ pub fn display(value: &FieldValue) -> String {
     }
 }
 
+/// Prefixes of fields X-Ray shows in blocks of its own (`http`, `aws`, `sql`) or that are
+/// OpenTelemetry's instructions (`otel.`): never X-Ray annotations or metadata.
+pub const XRAY_OWN_FIELD_PREFIXES: [&str; 6] = ["otel.", "http.", "url.", "rpc.", "aws.", "server."];
+/// Most characters of a string X-Ray indexes as an annotation; longer ones are metadata.
+pub const MAX_ANNOTATION_VALUE_CHARS: usize = 1_000;
+/// Most annotations X-Ray indexes on one segment or subsegment.
+pub const MAX_ANNOTATIONS: usize = 50;
+
+/// Whether X-Ray indexes a value as an annotation (searchable): numbers, booleans and
+/// strings up to [`MAX_ANNOTATION_VALUE_CHARS`]; `?debug` values and longer strings are
+/// metadata. The daemon's documents and X-Ray's OTLP spans choose with this one rule.
+pub fn is_annotation_value(value: &FieldValue) -> bool {
+    match value {
+        FieldValue::Debug(_) => false,
+        FieldValue::Str(text) => text.chars().count() <= MAX_ANNOTATION_VALUE_CHARS,
+        _ => true,
+    }
+}
+
 /// An event recorded on a span (errors become `exception` events).
 #[derive(Clone, Debug)]
 pub struct SpanEvent {

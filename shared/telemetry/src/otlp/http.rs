@@ -1,15 +1,15 @@
-//! The OTLP/HTTP transport: one POST per export, gzip, a timeout per attempt.
+//! The OTLP/HTTP transport: one POST per export, gzip, a timeout per attempt; for X-Ray's
+//! OTLP endpoint, each request SigV4-signed (`sigv4`) and held to the endpoint's limits.
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::{header, Request, StatusCode, Uri};
+use hyper::{header, Request, StatusCode};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use prost::Message;
 
 use super::{encode_request, resource_attributes, RootParent};
 use crate::{
     config::Config,
-    http_client::{HttpClient, WrittenBody},
+    http_client::{Answer, Endpoint, WrittenBody},
     model::SpanRecord,
 };
 
@@ -20,13 +20,36 @@ pub(crate) enum Outcome {
     Delivered,
     /// Worth trying again (timeout, connection error, 5xx, 429, 408).
     Retry(String),
-    /// Not worth trying again (any other 4xx, a bad endpoint).
+    /// Not worth trying again (any other 4xx, a bad endpoint, no credentials to sign with).
     GiveUp(String),
 }
 
+/// What one export request may hold, for an endpoint that says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RequestLimits {
+    /// Most spans in one request.
+    pub max_spans: usize,
+    /// Most bytes of protobuf in one request, before compression.
+    pub max_bytes: usize,
+    /// Largest span (encoded) the endpoint takes; larger ones are dropped and counted.
+    pub max_span_bytes: usize,
+}
+
+/// X-Ray's OTLP endpoint: "Maximum uncompressed bytes / request: 5 MB", "Maximum events /
+/// request: 10,000 spans", "Single span maximum size: 200 KB" (CloudWatch, "OTLP
+/// endpoints", limits and restrictions). The byte limit is on the uncompressed payload
+/// (the endpoint measures what it gunzips), so the protobuf before gzip is what counts;
+/// MB and KB are read as the smaller, decimal, units.
+#[cfg(feature = "xray-otlp")]
+pub(crate) const XRAY_LIMITS: RequestLimits = RequestLimits {
+    max_spans: 10_000,
+    max_bytes: 5_000_000,
+    max_span_bytes: 200_000,
+};
+
 /// Sends encoded spans to one OTLP endpoint.
 pub(crate) struct Exporter {
-    endpoint: Uri,
+    endpoint: Endpoint,
     headers: std::sync::Mutex<Vec<(header::HeaderName, header::HeaderValue)>>,
     /// One compressor, reset for each export: building deflate's tables anew costs
     /// more than compressing a batch.
@@ -34,22 +57,21 @@ pub(crate) struct Exporter {
     timeout: std::time::Duration,
     resource: Vec<KeyValue>,
     function_name: String,
-    /// Built on first use, on the delivery thread: loading TLS roots is not init's business.
-    client: std::sync::OnceLock<HttpClient>,
+    /// Whose child the invocation span is, and so which backend's attributes it carries.
+    root_parent: RootParent,
+    /// The endpoint's limits on one request, if it has any we know of.
+    limits: Option<RequestLimits>,
+    /// Signs each request (X-Ray's endpoint).
+    #[cfg(feature = "xray-otlp")]
+    signer: Option<super::sigv4::Signer>,
 }
 
 impl Exporter {
-    /// An exporter for the configured endpoint, or `None` when OTLP is off or the
-    /// endpoint is unusable (said once on stderr; header values are never printed).
+    /// An exporter for the configured OTLP endpoint (Honeycomb or any collector), or
+    /// `None` when OTLP is off or the endpoint is unusable (said once on stderr; header
+    /// values are never printed).
     pub fn new(config: &Config) -> Option<Self> {
-        let endpoint = config.otlp_endpoint.as_deref()?;
-        let endpoint: Uri = match endpoint.parse::<Uri>() {
-            Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) => uri,
-            _ => {
-                eprintln!("[telemetry] OTLP disabled: endpoint {endpoint:?} is not an http(s) URL");
-                return None;
-            }
-        };
+        let endpoint = Endpoint::parse(config.otlp_endpoint.as_deref()?, "OTLP")?;
         let headers = config
             .otlp_headers
             .iter()
@@ -62,8 +84,36 @@ impl Exporter {
             timeout: config.otlp_timeout,
             resource: resource_attributes(config),
             function_name: config.function_name.clone(),
-            client: std::sync::OnceLock::new(),
+            root_parent: RootParent::Caller,
+            limits: None,
+            #[cfg(feature = "xray-otlp")]
+            signer: None,
         })
+    }
+
+    /// An exporter for X-Ray's OTLP endpoint (`CRUDDUR_XRAY_OTLP_ENDPOINT`), or `None`
+    /// when it is not set or unusable (said once on stderr): spans under Lambda's facade
+    /// segment, X-Ray's attributes, gzip always, every request signed, none of the OTLP
+    /// headers (they may hold Honeycomb's key), the endpoint's limits.
+    #[cfg(feature = "xray-otlp")]
+    pub fn for_xray(config: &Config) -> Option<Self> {
+        let endpoint = Endpoint::parse(config.xray_otlp_endpoint.as_deref()?, "X-Ray OTLP")?;
+        Some(Self {
+            signer: Some(super::sigv4::Signer::new(config, endpoint.uri())),
+            endpoint,
+            headers: std::sync::Mutex::new(Vec::new()),
+            gzip: Some(std::sync::Mutex::new(Gzip::new())),
+            timeout: config.otlp_timeout,
+            resource: super::xray_resource_attributes(config),
+            function_name: config.function_name.clone(),
+            root_parent: RootParent::LambdaFacade,
+            limits: Some(XRAY_LIMITS),
+        })
+    }
+
+    /// The endpoint's limits on one request, if any.
+    pub fn limits(&self) -> Option<RequestLimits> {
+        self.limits
     }
 
     /// Sets (or replaces) a header of every later export.
@@ -78,9 +128,25 @@ impl Exporter {
         }
     }
 
-    /// Encodes spans as one protobuf `ExportTraceServiceRequest`.
-    pub fn encode(&self, spans: &[SpanRecord]) -> Vec<u8> {
-        encode_request(spans, &self.resource, &self.function_name, RootParent::Caller).encode_to_vec()
+    /// Encodes spans as one protobuf `ExportTraceServiceRequest`, leaving out (and
+    /// counting) spans larger than the endpoint takes.
+    pub fn encode(&self, spans: &[SpanRecord]) -> (Vec<u8>, usize) {
+        let mut request = encode_request(spans, &self.resource, &self.function_name, self.root_parent);
+        let mut too_large = 0;
+        if let Some(limits) = self.limits {
+            for scope in request
+                .resource_spans
+                .iter_mut()
+                .flat_map(|resource| &mut resource.scope_spans)
+            {
+                let before = scope.spans.len();
+                scope
+                    .spans
+                    .retain(|span| span.encoded_len() <= limits.max_span_bytes);
+                too_large += before - scope.spans.len();
+            }
+        }
+        (request.encode_to_vec(), too_large)
     }
 
     /// The request body for encoded requests (concatenated, they are one request).
@@ -99,7 +165,7 @@ impl Exporter {
     /// write (dropped unsent if the attempt fails before that).
     pub async fn send(&self, body: Bytes, written: Vec<tokio::sync::oneshot::Sender<()>>) -> Outcome {
         let gzipped = body.starts_with(&[0x1f, 0x8b]);
-        let mut request = Request::post(self.endpoint.clone())
+        let mut request = Request::post(self.endpoint.uri().clone())
             .header(header::CONTENT_TYPE, "application/x-protobuf")
             .header(
                 header::USER_AGENT,
@@ -116,39 +182,39 @@ impl Exporter {
         {
             request = request.header(name, value);
         }
-        let request = match request.body(WrittenBody::new(body, written)) {
+        #[cfg_attr(not(feature = "xray-otlp"), allow(unused_mut))]
+        let mut request = match request.body(WrittenBody::new(body.clone(), written)) {
             Ok(request) => request,
             Err(error) => return Outcome::GiveUp(format!("cannot build the request: {error}")),
         };
-        let client = self
-            .client
-            .get_or_init(|| HttpClient::for_endpoint(&self.endpoint));
-        let attempt = async {
-            let response = client
-                .request(request)
-                .await
-                .map_err(|e| Outcome::Retry(format!("connection: {e}")))?;
-            let status = response.status();
-            // Read the body so the connection can be reused.
-            let _ = response.into_body().collect().await;
-            Ok::<_, Outcome>(status)
-        };
-        // Awake time, not wall time: an answer that came while Lambda kept the process
-        // frozen is read on thaw, not taken for a timeout (which would send it twice).
-        match crate::clock::awake_timeout(self.timeout, attempt).await {
-            None => Outcome::Retry(format!("no answer within {:?}", self.timeout)),
-            Some(Err(outcome)) => outcome,
-            Some(Ok(status)) if status.is_success() => Outcome::Delivered,
-            Some(Ok(status))
+        // Signed now, as it goes: the hash of the body as sent (gzipped), a fresh date on
+        // every attempt.
+        #[cfg(feature = "xray-otlp")]
+        if let Some(signer) = &self.signer {
+            if let Err(reason) = signer.sign(&mut request, &body).await {
+                return Outcome::GiveUp(reason);
+            }
+        }
+        match self.endpoint.exchange(request, self.timeout).await {
+            Err(no_answer) => Outcome::Retry(no_answer.to_string()),
+            Ok(answer) if answer.status.is_success() => Outcome::Delivered,
+            Ok(Answer { status, error_type })
                 if status.is_server_error()
                     || status == StatusCode::TOO_MANY_REQUESTS
                     || status == StatusCode::REQUEST_TIMEOUT =>
             {
-                Outcome::Retry(format!("collector answered {status}"))
+                Outcome::Retry(format!("the endpoint answered {status}{}", named(error_type)))
             }
-            Some(Ok(status)) => Outcome::GiveUp(format!("collector refused the spans: {status}")),
+            Ok(Answer { status, error_type }) => Outcome::GiveUp(format!(
+                "the endpoint refused the spans: {status}{}",
+                named(error_type)
+            )),
         }
     }
+}
+
+fn named(error_type: Option<String>) -> String {
+    error_type.map(|t| format!(" ({t})")).unwrap_or_default()
 }
 
 /// A reusable gzip writer: raw deflate between the gzip header and trailer (RFC 1952).

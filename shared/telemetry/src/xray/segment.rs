@@ -4,17 +4,18 @@ use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::model::{display, FieldValue, SpanRecord};
+use crate::model::{
+    display, is_annotation_value, FieldValue, SpanRecord, MAX_ANNOTATIONS, MAX_ANNOTATION_VALUE_CHARS,
+    XRAY_OWN_FIELD_PREFIXES,
+};
 
 /// The daemon's header line, before every document.
 pub const HEADER: &str = "{\"format\": \"json\", \"version\": 1}\n";
 /// Largest datagram the daemon takes (64 KiB, with room to spare).
 pub const MAX_DATAGRAM_BYTES: usize = 64_000;
-/// X-Ray's limits on names and annotations.
+/// X-Ray's limits on names and annotation keys (values: `model`).
 const MAX_NAME_CHARS: usize = 200;
 const MAX_ANNOTATION_KEY_CHARS: usize = 500;
-const MAX_ANNOTATION_VALUE_CHARS: usize = 1_000;
-const MAX_ANNOTATIONS: usize = 50;
 /// Frames kept of a panic's backtrace.
 const MAX_STACK_FRAMES: usize = 20;
 
@@ -152,8 +153,12 @@ fn body(span: &SpanRecord, function_name: &str) -> Value {
         annotations.insert("ColdStart".into(), json!(span.trace.cold_start));
     }
     for (key, value) in &span.fields {
+        if let Some(key) = key.strip_prefix("xray.metadata.") {
+            metadata.insert(key.to_owned(), json!(display(value)));
+            continue;
+        }
         // These become X-Ray's own `http`/`aws` blocks, not annotations.
-        if ["otel.", "http.", "url.", "rpc.", "aws.", "server."]
+        if XRAY_OWN_FIELD_PREFIXES
             .iter()
             .any(|prefix| key.starts_with(prefix))
             || (is_aws_call && *key == "cloud.region")
@@ -163,10 +168,7 @@ fn body(span: &SpanRecord, function_name: &str) -> Value {
             continue;
         }
         match value {
-            FieldValue::Debug(text) => {
-                metadata.insert((*key).to_owned(), json!(text));
-            }
-            FieldValue::Str(text) if text.chars().count() > MAX_ANNOTATION_VALUE_CHARS => {
+            FieldValue::Debug(text) | FieldValue::Str(text) if !is_annotation_value(value) => {
                 metadata.insert((*key).to_owned(), json!(text));
             }
             _ if annotations.len() >= MAX_ANNOTATIONS => {
@@ -224,8 +226,13 @@ fn body(span: &SpanRecord, function_name: &str) -> Value {
     } else if is_client {
         doc["namespace"] = json!("remote");
     }
+    let throttled = matches!(span.field("aws.throttled"), Some(FieldValue::Bool(true)));
     match status {
         Some(429) => {
+            doc["error"] = json!(true);
+            doc["throttle"] = json!(true);
+        }
+        Some(400..=499) if throttled => {
             doc["error"] = json!(true);
             doc["throttle"] = json!(true);
         }
