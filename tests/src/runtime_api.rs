@@ -1169,7 +1169,12 @@ async fn extension_register(shared: &Shared<State>, req: Request<Incoming>) -> R
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
     let identifier = uuid::Uuid::new_v4().to_string();
-    shared.update(|s| {
+    // Lambda takes registrations in the Init phase only, which the runtime's first `next`
+    // ends (the rule is Lambda's; this answer's wording is the emulator's).
+    let init_ended = shared.update(|s| {
+        if !s.polls.is_empty() {
+            return true;
+        }
         s.extensions.push(ExtensionRecord {
             public: RegisteredExtension {
                 identifier: identifier.clone(),
@@ -1184,7 +1189,15 @@ async fn extension_register(shared: &Shared<State>, req: Request<Incoming>) -> R
             shutdown_delivered: false,
             waiting: 0,
         });
+        false
     });
+    if init_ended {
+        return respond_json(
+            403,
+            &[],
+            &json!({"errorMessage": "extensions register during the Init phase, which has ended", "errorType": "Extension.InitPhaseEnded"}),
+        );
+    }
     let mut answer = json!({"functionName": "f", "functionVersion": "$LATEST", "handler": "bootstrap"});
     if wants_account {
         answer["accountId"] = json!(ACCOUNT_ID);

@@ -1405,3 +1405,30 @@ fn the_rollbar_stand_in_holds_items_to_rollbars_schema() {
     assert!(broken("/data/request", json!({"url": "/x", "headers": {}})).contains("headers"));
     assert!(broken("/data/uuid", json!("x".repeat(37))).contains("uuid"));
 }
+
+#[tokio::test]
+async fn extensions_register_only_before_the_runtimes_first_next() -> anyhow::Result<()> {
+    let api = RuntimeApi::start_without_freeze().await;
+    let base = format!("http://{}", api.addr());
+    register_extension(&base, "early", r#"{"events":[]}"#).await;
+    // The runtime's first `next` ends the Init phase (it parks: nothing is queued).
+    let next_url = format!("{base}/2018-06-01/runtime/invocation/next");
+    let _parked =
+        tokio::spawn(async move { send(&client(), Method::GET, &next_url, &[], String::new()).await });
+    cruddur_tests::eventually("the runtime's first next", || {
+        (api.next_polls() == 1).then_some(())
+    })
+    .await?;
+    let late = send(
+        &client(),
+        Method::POST,
+        &format!("{base}/2020-01-01/extension/register"),
+        &[("Lambda-Extension-Name", "late")],
+        r#"{"events":[]}"#.to_owned(),
+    )
+    .await?;
+    assert_eq!(late.status, StatusCode::FORBIDDEN);
+    let names: Vec<String> = api.registered_extensions().into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["early"]);
+    Ok(())
+}

@@ -42,6 +42,8 @@
 //! - [`metrics`]: the metrics API and its global handle; `invocation`: the tower layer
 //!   around each invocation and the invocations in flight; `http`: the API Gateway face.
 //! - [`outgoing`]: traced HTTP calls and trace headers; [`aws`]: traced AWS SDK calls.
+//! - `shutdown`: the internal extension that makes Lambda send SIGTERM, registered on its
+//!   own thread while the rest of init runs.
 #![warn(missing_docs)]
 // A build with only some pillars (or none: the benchmark's baseline) leaves parts unused.
 #![cfg_attr(
@@ -82,6 +84,7 @@ mod recorder;
 pub mod rollbar;
 #[cfg(feature = "aws")]
 mod secrets;
+mod shutdown;
 mod stdout;
 #[cfg(feature = "xray")]
 pub mod xray;
@@ -153,8 +156,11 @@ where
     let service = http::service(handler, fault_response, config.capture_response);
     #[cfg(any(feature = "xray", feature = "otlp", feature = "logs", feature = "emf"))]
     {
+        // First, so that its round trip overlaps the rest of init.
+        let registration = shutdown::register_extension(config.in_lambda);
         let telemetry = init(config)?;
-        telemetry.flush_on_shutdown().await;
+        registration.finished().await;
+        telemetry.flush_on_signals();
         lambda_http::runtime_concurrent(service)
             .layer(telemetry.layer())
             .run_concurrent()
@@ -220,28 +226,9 @@ impl Telemetry {
 
     /// Flushes everything on SIGTERM (or SIGINT), within the shutdown budget, then exits.
     ///
-    /// Lambda sends SIGTERM only to a function that has an extension, so this also
-    /// registers an internal extension that subscribes to no events (it costs one
-    /// request at init and nothing per invocation). Outside Lambda, or where the
-    /// Extensions API is missing, registration fails quietly and signals still work.
-    pub async fn flush_on_shutdown(&self) {
-        if self.invocations.config.in_lambda {
-            let extension = lambda_extension::Extension::new()
-                .with_events(&[])
-                .with_extension_name("cruddur-telemetry")
-                .register()
-                .await;
-            match extension {
-                Ok(extension) => {
-                    tokio::spawn(async move {
-                        let _ = extension.run().await;
-                    });
-                }
-                Err(error) => {
-                    eprintln!("[telemetry] no extension registered ({error}): SIGTERM may not come")
-                }
-            }
-        }
+    /// Lambda sends SIGTERM only to a function that has an extension: [`run_http`]
+    /// registers one (`shutdown`); a caller of [`init`] that wants SIGTERM registers its own.
+    pub fn flush_on_signals(&self) {
         let invocations = self.invocations.clone();
         tokio::spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
