@@ -150,7 +150,7 @@ pub const MANAGED_INSTANCES: &str = "lambda-managed-instances";
 pub const CRUDDUR_XRAY_OTLP_ENDPOINT: &str = "CRUDDUR_XRAY_OTLP_ENDPOINT";
 /// The function's credentials (Lambda sets these three for the execution role). Read
 /// here, never logged; without them the AWS SDK's provider chain is asked, at the first
-/// export, on the delivery thread.
+/// export, on the delivery task.
 pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
 /// See [`AWS_ACCESS_KEY_ID`].
 pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";

@@ -11,7 +11,7 @@
 //! loaded machine). So a request body ([`WrittenBody`]) parks its waiters when its
 //! frame is taken, and the connection's socket ([`FlushSignalling`]) releases them
 //! once a flush has pushed everything to the kernel. Both run in the connection's
-//! task on the delivery thread's single-threaded runtime: hyper takes the frame and
+//! task on the delivery task's runtime: hyper takes the frame and
 //! writes it in the same poll of that task, so a thread-local carries the waiters from
 //! the body to the first write that follows, which keeps them with its own connection
 //! (another connection's flush never releases them).
@@ -80,7 +80,7 @@ impl HttpClient {
 }
 
 /// An export endpoint: its URL, and the client for it, built on first use (on the
-/// delivery thread: loading TLS roots is not init's business).
+/// delivery task: loading TLS roots is not init's business).
 pub(crate) struct Endpoint {
     uri: Uri,
     client: std::sync::OnceLock<HttpClient>,

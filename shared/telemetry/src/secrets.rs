@@ -1,5 +1,5 @@
 //! Secrets the exports need (the Honeycomb key), read from SSM Parameter Store by the
-//! delivery thread while the first invocation runs: never on the init path, so a cold
+//! delivery task while the first invocation runs: never on the init path, so a cold
 //! start pays no network round trip for them (DESIGN.md, "Cold start").
 //!
 //! Arrows: a transport-level module (the AWS SDK's own HTTPS client); delivery uses it,

@@ -3,7 +3,7 @@
 //! subscribes to no events: one request at init and nothing per invocation.
 //!
 //! The registration runs on a thread of its own, started first, so that its round trip
-//! to the Extensions API overlaps the rest of init (the delivery thread, the `tracing`
+//! to the Extensions API overlaps the rest of init (the delivery task, the `tracing`
 //! subscriber) instead of following it. The runtime's first `next` still waits for it:
 //! Lambda takes registrations only in the Init phase, which that `next` ends.
 

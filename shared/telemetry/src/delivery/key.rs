@@ -1,5 +1,5 @@
 //! Reading the secrets the exports need (the Honeycomb key, the Rollbar token) from SSM
-//! on the delivery thread, with a few retries.
+//! on the delivery task, with a few retries.
 
 use std::{future::Future, pin::Pin, time::Duration};
 

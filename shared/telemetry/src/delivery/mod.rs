@@ -10,9 +10,12 @@
 //! as the collector's (queue, batches, retries, the flush budget), held to the endpoint's
 //! limits (`split`) and counted apart: never both.
 //!
-//! A dedicated thread (with its own single-threaded tokio runtime) owns the UDP
-//! socket and the HTTP client, so encoding, compression and network waits never
-//! run on the threads that serve requests. An invocation hands over its spans
+//! One worker owns the UDP socket and the HTTP client. Where Lambda runs one
+//! invocation at a time it is a task on the function's own runtime: its encoding and
+//! compression run after a response, when the thread would otherwise wait for the next
+//! event. Under Managed Instances it is a thread of its own (with a single-threaded
+//! runtime), so that it never competes with the invocations in flight.
+//! An invocation hands over its spans
 //! after the response is posted and waits, at most the flush budget, until their
 //! export request has been handed to the connection: from then on the kernel
 //! delivers the bytes even while Lambda keeps the process frozen, and the
@@ -48,7 +51,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{config::Config, model::SpanRecord};
 
-/// Most hand-overs waiting for the delivery thread; past it (the thread is starved)
+/// Most hand-overs waiting for the delivery task; past it (the task is starved)
 /// spans are dropped and counted rather than held without bound.
 const MAX_PENDING_COMMANDS: usize = 1_024;
 
@@ -162,19 +165,32 @@ enum Command {
     },
 }
 
-/// Handle to the delivery thread.
+/// Handle to the delivery task.
 pub(crate) struct Delivery {
     commands: Option<mpsc::Sender<Command>>,
     pub stats: Arc<DeliveryStats>,
 }
 
 impl Delivery {
-    /// Starts the delivery thread, or none when no span sink is configured.
+    /// Starts the delivery task, or none when no span sink is configured.
     pub fn start(config: &Config) -> Self {
         let stats = Arc::new(DeliveryStats::default());
         let worker = Worker::new(config, stats.clone());
         let commands = worker.map(|worker| {
             let (commands, receiver) = mpsc::channel(MAX_PENDING_COMMANDS);
+            // One invocation at a time (a single-threaded runtime): a task on it. Nothing
+            // else runs after a response, so no thread to start at init and no wake-up
+            // across threads between an invocation and its flush (measured against a
+            // thread: init CPU -0.34 ms, CPU per invocation -0.06 ms, billed after the
+            // response -0.08 ms). Many at once (Managed Instances), or no runtime at all (a
+            // caller of `init` outside one): a thread of its own, so that encoding never
+            // competes with the invocations in flight for the runtime's workers.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
+                    runtime.spawn(worker.run(receiver));
+                    return commands;
+                }
+            }
             let spawned = std::thread::Builder::new()
                 .name("telemetry-delivery".into())
                 .spawn(
@@ -213,7 +229,7 @@ impl Delivery {
         }
     }
 
-    /// Hands spans and an item to the delivery thread; returns what tells when they are
+    /// Hands spans and an item to the delivery task; returns what tells when they are
     /// written, or `None` when there was nothing to hand over, or no room (counted).
     fn hand_over(&self, spans: Vec<SpanRecord>, item: Option<Vec<u8>>) -> Option<oneshot::Receiver<()>> {
         let commands = self.commands.as_ref()?;
@@ -253,10 +269,10 @@ impl Delivery {
     }
 }
 
-/// Time allowed, after the shutdown deadline, for the delivery thread's final count.
+/// Time allowed, after the shutdown deadline, for the delivery task's final count.
 const SHUTDOWN_REPORT_MARGIN: Duration = Duration::from_millis(100);
 
-/// The delivery thread's state: one transport per destination.
+/// The delivery task's state: one transport per destination.
 struct Worker {
     stats: Arc<DeliveryStats>,
     #[cfg(feature = "xray")]

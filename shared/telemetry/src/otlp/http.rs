@@ -219,7 +219,7 @@ fn named(error_type: Option<String>) -> String {
 
 /// A reusable gzip writer: raw deflate between the gzip header and trailer (RFC 1952).
 struct Gzip {
-    /// Made at the first export, on the delivery thread: its tables (about 0.2 MiB, 0.1 ms
+    /// Made at the first export, on the delivery task: its tables (about 0.2 MiB, 0.1 ms
     /// to set up) are no part of init.
     deflate: Option<flate2::Compress>,
 }

@@ -1,5 +1,5 @@
 //! SigV4 for X-Ray's OTLP endpoint: every export request is signed at send time, on the
-//! delivery thread, by AWS's own signer (`aws-sigv4`) with AWS's credential types, for
+//! delivery task, by AWS's own signer (`aws-sigv4`) with AWS's credential types, for
 //! service `xray` in the endpoint's region. The payload hash covers the body as sent
 //! (gzipped), and a retry is signed anew (a signature is good for 15 minutes only).
 //!
@@ -7,7 +7,7 @@
 //! role's `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, read by
 //! `config` at init: no network call), and the session token goes with each request.
 //! Without them (a local run with a profile, say) the AWS SDK's provider chain is asked
-//! at the first export, on the delivery thread, and again when what it gave is about to
+//! at the first export, on the delivery task, and again when what it gave is about to
 //! expire. Nothing here prints a credential: errors name the cause, never a value.
 
 use std::{

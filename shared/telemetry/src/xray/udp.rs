@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use crate::{config::Config, model::SpanRecord};
 
 /// A non-blocking UDP socket aimed at the daemon; resolved on first use (on the
-/// delivery thread, so a slow DNS lookup never delays init or a response).
+/// delivery task, so a slow DNS lookup never delays init or a response).
 pub(crate) struct Sender {
     daemon_address: String,
     function_name: String,
