@@ -85,6 +85,11 @@ impl LatencyProxy {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// When the first answer went back to a client, if one did.
     pub fn first_answer_at(&self) -> Option<Instant> {
         self.shared.read(|s| s.answered.first().copied())

@@ -3,9 +3,13 @@
 mod handler;
 
 fn main() -> Result<(), lambda_http::Error> {
-    let store = store::from_env()?;
-    telemetry::block_on(telemetry::run_http_with(
-        move |request| handler::notifications_activities(store.clone(), request),
-        api::fault_response,
-    ))
+    telemetry::block_on(async {
+        // Made on the runtime, a PostgreSQL store starts connecting while init goes on.
+        let store = store::from_env()?;
+        telemetry::run_http_with(
+            move |request| handler::notifications_activities(store.clone(), request),
+            api::fault_response,
+        )
+        .await
+    })
 }

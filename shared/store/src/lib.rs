@@ -56,7 +56,11 @@ pub fn from_env() -> Result<Arc<dyn Store>, ConfigError> {
 /// The store `config` describes: PostgreSQL, or the seeded memory store.
 pub fn from_config(config: Config) -> Result<Arc<dyn Store>, ConfigError> {
     Ok(match config.database {
-        Some(database) => Arc::new(PostgresStore::new(database)?),
+        Some(database) => {
+            let store = Arc::new(PostgresStore::new(database)?);
+            store.connect_early();
+            store
+        }
         None => Arc::new(MemoryStore::seeded(OffsetDateTime::now_utc())),
     })
 }

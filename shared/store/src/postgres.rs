@@ -2,9 +2,12 @@
 //!
 //! # Connection
 //!
-//! One connection, opened lazily by the first query and reused by every query of every
-//! warm invocation (a Lambda process serves one invocation at a time, so a pool would
-//! hold one connection anyway). Opening it (TCP, TLS, login; reading the password from
+//! One connection, reused by every query of every warm invocation (a Lambda process
+//! serves one invocation at a time, so a pool would hold one connection anyway). A store
+//! made inside a tokio runtime starts opening it at once, in the background
+//! ([`PostgresStore::connect_early`]): init does not wait for it, and the first query
+//! finds it open or nearly; otherwise (or if that attempt failed) the first query opens
+//! it. Opening it (TCP, TLS, login; reading the password from
 //! Secrets Manager the first time) must finish within the connect timeout (2 s by
 //! default); each statement within the statement timeout (5 s, enforced by the server,
 //! plus a margin here). A connection that broke or timed out is dropped, and the next
@@ -83,7 +86,8 @@ impl std::fmt::Debug for PostgresStore {
 }
 
 impl PostgresStore {
-    /// A store for `database`. Nothing is opened until the first query.
+    /// A store for `database`. Nothing is opened until the first query, or
+    /// [`PostgresStore::connect_early`].
     pub fn new(database: Database) -> Result<PostgresStore, ConfigError> {
         let tls = tls::connector(database.ca_bundle.as_deref())?;
         let target = Target {
@@ -100,6 +104,22 @@ impl PostgresStore {
             password: tokio::sync::Mutex::new(None),
             target,
         })
+    }
+
+    /// Starts opening the connection in the background, when called inside a tokio
+    /// runtime (at init, so the first query finds it open, or waits only for the rest of
+    /// the login); nothing else waits for it. If it fails (or timed out across a freeze of
+    /// a pre-initialised environment), the first query opens one itself.
+    pub fn connect_early(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let store = self.clone();
+        runtime.spawn(async move {
+            if let Err(error) = store.connection().await {
+                tracing::warn!(%error, "the database connection opened at init failed: the first query tries again");
+            }
+        });
     }
 
     /// Runs `query` as a traced client span.
