@@ -215,7 +215,7 @@ pub struct Config {
     /// OTLP trace endpoint; `None` disables OTLP export.
     pub otlp_endpoint: Option<String>,
     /// Headers sent with every export. Values may be secrets: never log them.
-    pub otlp_headers: Vec<(String, String)>,
+    pub otlp_headers: Headers,
     /// SSM parameter to read the Honeycomb API key from at init, if the key is not given.
     pub honeycomb_key_parameter: Option<String>,
     /// Per-attempt export timeout.
@@ -265,6 +265,27 @@ pub struct Config {
     pub log_buffer_flush_on_error: bool,
     /// Rollbar, when a token (or its SSM parameter) is configured.
     pub rollbar: Option<RollbarConfig>,
+}
+
+/// Extra OTLP request headers, (name, value). Their `Debug` shows names only: values are
+/// keys (the Honeycomb key among them).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers(pub Vec<(String, String)>);
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(name, _)| (name, "***")))
+            .finish()
+    }
+}
+
+impl std::ops::Deref for Headers {
+    type Target = [(String, String)];
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 /// Where faults go as Rollbar items.
@@ -355,7 +376,7 @@ impl Config {
             log_group_name: var(AWS_LAMBDA_LOG_GROUP_NAME),
             log_stream_name: var(AWS_LAMBDA_LOG_STREAM_NAME),
             otlp_endpoint,
-            otlp_headers,
+            otlp_headers: Headers(otlp_headers),
             honeycomb_key_parameter,
             otlp_timeout: millis(OTEL_EXPORTER_OTLP_TRACES_TIMEOUT)
                 .or_else(|| millis(OTEL_EXPORTER_OTLP_TIMEOUT))
@@ -588,13 +609,21 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_names_headers_but_never_shows_the_key() {
+        let c = config(&[(HONEYCOMB_API_KEY, "hcaik_do_not_print")]);
+        let printed = format!("{c:?}");
+        assert!(printed.contains("x-honeycomb-team"), "{printed}");
+        assert!(!printed.contains("hcaik_do_not_print"), "{printed}");
+    }
+
+    #[test]
     fn headers_are_parsed_and_honeycomb_key_added_once() {
         let c = config(&[
             (OTEL_EXPORTER_OTLP_HEADERS, "x-honeycomb-team=old, x-a=b%20c"),
             (HONEYCOMB_API_KEY, "new"),
         ]);
         assert_eq!(
-            c.otlp_headers,
+            c.otlp_headers.0,
             vec![
                 ("x-a".into(), "b c".into()),
                 ("x-honeycomb-team".into(), "new".into())
