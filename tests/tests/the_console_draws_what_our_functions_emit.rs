@@ -139,6 +139,13 @@ async fn the_console_draws_what_our_functions_emit() -> anyhow::Result<()> {
         &[
             ("AWS_XRAY_DAEMON_ADDRESS", daemon.as_str()),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            // As every Stack: a debug build's first export (client, connection) does not
+            // fit Lambda's 1.5 ms budget on a busy machine, and the frozen process would
+            // send it only at the next thaw, which this test never brings.
+            (
+                "CRUDDUR_TELEMETRY_FLUSH_BUDGET_MS",
+                cruddur_tests::stack::TEST_FLUSH_BUDGET_MS,
+            ),
         ],
     )?;
     let home = || home_activities_event();
