@@ -199,6 +199,20 @@ impl MotoServer {
         .collect()
     }
 
+    /// Puts `value` in this server's SSM as the SecureString parameter `name`: how the
+    /// template keeps the Honeycomb key and the Rollbar token.
+    pub async fn put_secure_string(&self, name: &str, value: &str) -> anyhow::Result<()> {
+        aws_sdk_ssm::Client::new(&self.sdk_config())
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .map_err(|error| anyhow::anyhow!("putting SSM parameter {name} in moto: {error}"))?;
+        Ok(())
+    }
+
     /// An AWS SDK config aimed at this server, built in code (not from the environment):
     /// dummy credentials, `us-east-1`, the rustls/ring HTTPS client our functions use.
     /// Any client takes it: `aws_sdk_ssm::Client::new(&moto.sdk_config())`.

@@ -182,13 +182,7 @@ async fn a_sampled_invocations_debug_lines_reach_the_log_stream_under_the_templa
         .iter()
         .find(|(name, _)| name == "HONEYCOMB_API_KEY_PARAMETER")
     {
-        aws_sdk_ssm::Client::new(&moto.sdk_config())
-            .put_parameter()
-            .name(parameter)
-            .value(HONEYCOMB_KEY)
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .send()
-            .await?;
+        moto.put_secure_string(parameter, HONEYCOMB_KEY).await?;
     }
     let level = template.application_level;
 

@@ -48,17 +48,11 @@ async fn downstream() -> anyhow::Result<(String, Arc<Mutex<Vec<String>>>)> {
 }
 
 async fn put_parameters(moto: &MotoServer) -> anyhow::Result<()> {
-    let ssm = aws_sdk_ssm::Client::new(&moto.sdk_config());
     for (name, value) in [
         ("/cruddur/honeycomb-api-key", HONEYCOMB_KEY),
         ("/cruddur/example", "example"),
     ] {
-        ssm.put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .send()
-            .await?;
+        moto.put_secure_string(name, value).await?;
     }
     Ok(())
 }

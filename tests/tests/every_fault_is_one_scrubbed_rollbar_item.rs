@@ -159,13 +159,7 @@ async fn a_burst_of_faults_is_capped_and_the_rest_counted() -> anyhow::Result<()
 #[tokio::test]
 async fn the_token_is_read_from_ssm_off_the_init_path_and_a_refused_one_is_counted() -> anyhow::Result<()> {
     let moto = MotoServer::start().await?;
-    aws_sdk_ssm::Client::new(&moto.sdk_config())
-        .put_parameter()
-        .name("/cruddur/rollbar-token")
-        .value(TOKEN)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await?;
+    moto.put_secure_string("/cruddur/rollbar-token", TOKEN).await?;
     let rollbar = RollbarApi::start(TOKEN).await;
     let endpoint = rollbar.endpoint();
     let mut env: Vec<(String, String)> = moto.env();

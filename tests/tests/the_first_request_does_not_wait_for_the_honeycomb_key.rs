@@ -30,13 +30,7 @@ fn env(moto: &MotoServer, endpoint: &str) -> Vec<(String, String)> {
 async fn the_first_request_is_served_before_a_slow_key_read_and_its_spans_follow_with_the_key(
 ) -> anyhow::Result<()> {
     let moto = MotoServer::start().await?;
-    aws_sdk_ssm::Client::new(&moto.sdk_config())
-        .put_parameter()
-        .name(PARAMETER)
-        .value(KEY)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await?;
+    moto.put_secure_string(PARAMETER, KEY).await?;
     let read_delay = Duration::from_millis(1_500);
     let ssm = LatencyProxy::start(moto.port(), read_delay).await?;
     let env = env(&moto, &ssm.endpoint());

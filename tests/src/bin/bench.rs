@@ -765,14 +765,7 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let moto = MotoServer::start().await?;
-    aws_sdk_ssm::Client::new(&moto.sdk_config())
-        .put_parameter()
-        .name(KEY_PARAMETER)
-        .value(KEY)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .context("putting the Honeycomb key in moto")?;
+    moto.put_secure_string(KEY_PARAMETER, KEY).await?;
     let ssm = LatencyProxy::start(moto.port(), SSM_LATENCY).await?;
     let bench = Bench {
         dir,
