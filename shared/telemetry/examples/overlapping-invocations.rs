@@ -4,8 +4,9 @@
 //! task, so that a test can check that nothing crosses to another invocation.
 //!
 //! `GET /work?ms=50&n=7`:
-//! - sleeps `ms` milliseconds inside the child span `overlapping-work`, whose field
-//!   `app.request_id` names the invocation's own request id;
+//! - logs "overlapping work started" inside the child span `overlapping-work`, whose
+//!   field `app.request_id` names the invocation's own request id, then sleeps `ms`
+//!   milliseconds there;
 //! - logs "overlapping work done" (with `app.request_id` and `request_number` = `n`);
 //! - adds the metric `RequestNumber` = `n`;
 //! - spawns a task that keeps the span (`.in_current_span()`) and logs "from a spawned
@@ -32,6 +33,11 @@ async fn handler(request: Request) -> Result<Response<Body>, String> {
         app.request_number = n
     );
     async move {
+        tracing::info!(
+            app.request_id = request_id.as_str(),
+            request_number = n,
+            "overlapping work started"
+        );
         tokio::time::sleep(Duration::from_millis(ms)).await;
         tracing::info!(
             app.request_id = request_id.as_str(),

@@ -167,11 +167,18 @@ impl Invocations {
     /// stream, its spans to delivery (waiting at most the flush budget).
     async fn finish(&self, recorder: &Recorder, received: Instant, span: Span) {
         let latency_ms = received.elapsed().as_secs_f64() * 1000.0;
+        // The lines held for the response go now, in one write with the EMF document
+        // (written at once before any other line, to keep the order).
+        let mut out = recorder.take_deferred_lines(true);
         self.delivery.stats.drop_spans(recorder.take_dropped_spans());
         let dropped = self.delivery.stats.take_dropped();
         let secret_unavailable = self.delivery.stats.take_secret_unavailable();
         if dropped != Dropped::default() {
+            write_out(&mut out);
             span.in_scope(|| report_dropped(dropped, "telemetry could not deliver everything: the collector, X-Ray or its daemon refused it, was unreachable or too slow"));
+        }
+        if self.config.log_buffer_level.is_some() {
+            write_out(&mut out);
         }
         self.settle_log_buffer(recorder, &span);
         let lines = recorder.with_metrics(|metrics| {
@@ -186,7 +193,8 @@ impl Invocations {
             }
             metrics.take_lines(Some(&recorder.trace))
         });
-        self.write_metrics(lines);
+        self.add_metrics(&mut out, lines);
+        write_out(&mut out);
         // Closes the invocation span: its record joins the others.
         drop(span);
         self.in_flight()
@@ -254,7 +262,9 @@ impl Invocations {
             if secret_unavailable {
                 metrics.add_builtin("TelemetrySecretUnavailable", Unit::Count, 1.0);
             }
-            self.write_metrics(metrics.take_lines(None));
+            let mut out = Vec::new();
+            self.add_metrics(&mut out, metrics.take_lines(None));
+            write_out(&mut out);
         }
     }
 
@@ -277,13 +287,38 @@ impl Invocations {
         }
     }
 
-    fn write_metrics(&self, lines: Vec<Vec<u8>>) {
+    /// Adds the EMF lines to what is about to be written (unless metrics are off).
+    fn add_metrics(&self, out: &mut Vec<u8>, lines: Vec<Vec<u8>>) {
         if cfg!(feature = "emf") && !self.config.metrics_disabled {
             for line in lines {
-                crate::stdout::write_line(&line);
+                out.extend_from_slice(&line);
             }
         }
     }
+}
+
+/// Writes `out` to the log stream in one write, if there is anything in it.
+fn write_out(out: &mut Vec<u8>) {
+    if !out.is_empty() {
+        crate::stdout::write_line(&std::mem::take(out));
+    }
+}
+
+/// How long before its deadline an invocation's held log lines are written anyway: a
+/// timeout ends the process, and they must not go with it.
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// When the lines an invocation holds for its response must be written anyway, given
+/// its deadline (ms since the epoch; 0 when unknown, as under some local emulators).
+fn lines_due(deadline_ms: u64) -> Option<tokio::time::Instant> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(deadline_ms);
+    let left = deadline
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    Some(tokio::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN))
 }
 
 /// The built-in metrics of what could not be delivered.
@@ -430,12 +465,31 @@ where
             let event = crate::logs::redacted_event(&invocation.body, &invocations.config);
             span.in_scope(|| tracing::info!(event = %event, "Lambda invocation event"));
         }
+        // Only log lines are held for the response (a build without them has nothing to write).
+        let lines_due = lines_due(invocation.context.deadline).filter(|_| cfg!(feature = "logs"));
         let inner = {
             let _entered = span.enter();
             self.inner.call(invocation)
         };
         Box::pin(async move {
-            let result = inner.instrument(span.clone()).await;
+            let inner = inner.instrument(span.clone());
+            let result = match lines_due {
+                Some(due) => {
+                    tokio::pin!(inner);
+                    tokio::select! {
+                        biased;
+                        result = &mut inner => result,
+                        () = tokio::time::sleep_until(due) => {
+                            // Near the deadline: what the invocation logged so far is
+                            // written now, and its later lines at once.
+                            let mut held = recorder.take_deferred_lines(true);
+                            write_out(&mut held);
+                            inner.await
+                        }
+                    }
+                }
+                None => inner.await,
+            };
             invocations.finish(&recorder, received, span).await;
             result
         })

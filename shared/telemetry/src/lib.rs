@@ -34,8 +34,10 @@
 //!   endpoint, `rollbar::http` (Rollbar's item API) over the same client, `stdout` (the
 //!   log stream), `secrets` (SSM); their timeouts count time awake (`clock`), not
 //!   Lambda's freezes.
-//! - `delivery`: the thread that exports after the response, retries, bounds (an
-//!   endpoint's request limits too) and counts, one pipeline per OTLP destination.
+//! - `delivery`: the task that exports after the response, retries, bounds (an
+//!   endpoint's request limits too) and counts, one pipeline per OTLP destination; it
+//!   opens `http_client`'s `AnswerGate` while an invocation flushes, so the exports'
+//!   answers are read then, never ahead of a handler.
 //! - `recorder`: one invocation's spans and metrics; `capture`: the one `tracing` layer
 //!   that records spans into their invocation's recorder, through a narrow `Sink`;
 //!   `logs`: JSON log lines with the request's ids.

@@ -69,7 +69,14 @@ pub(crate) struct Recorder {
     exceptions: Mutex<Vec<Exception>>,
     /// Its request, as an error report may name it.
     request: OnceLock<RequestLine>,
+    /// Its INFO and DEBUG lines, held until its response is posted (see `logs`).
+    deferred_lines: Mutex<Vec<u8>>,
+    /// Set once its lines go at once: the response is out, or the deadline is near.
+    lines_go_at_once: std::sync::atomic::AtomicBool,
 }
+
+/// Most bytes of lines held for the response; past it they go at once.
+const MAX_DEFERRED_LINE_BYTES: usize = 64 * 1024;
 
 /// Errors kept per invocation for its error report.
 const MAX_EXCEPTIONS: usize = 8;
@@ -94,6 +101,8 @@ impl Recorder {
             faulted: std::sync::atomic::AtomicBool::new(false),
             exceptions: Mutex::new(Vec::new()),
             request: OnceLock::new(),
+            deferred_lines: Mutex::new(Vec::new()),
+            lines_go_at_once: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -222,6 +231,29 @@ impl Recorder {
         } else {
             0
         }
+    }
+
+    /// Holds a log line until the response is posted; `false` when it must go now (the
+    /// response is out, the deadline is near, or the held lines reached their bound).
+    pub fn defer_line(&self, line: &[u8]) -> bool {
+        if self.lines_go_at_once.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut deferred = lock(&self.deferred_lines);
+        if deferred.len() + line.len() > MAX_DEFERRED_LINE_BYTES {
+            return false;
+        }
+        deferred.extend_from_slice(line);
+        true
+    }
+
+    /// The lines held so far, oldest first (to be written before any later line of the
+    /// invocation); with `for_good`, every later line goes at once.
+    pub fn take_deferred_lines(&self, for_good: bool) -> Vec<u8> {
+        if for_good {
+            self.lines_go_at_once.store(true, Ordering::Release);
+        }
+        std::mem::take(&mut *lock(&self.deferred_lines))
     }
 
     /// Keeps one of the invocation's errors (the first few) for its error report.

@@ -49,7 +49,26 @@ use std::{
 
 use tokio::sync::{mpsc, oneshot};
 
+#[cfg(feature = "otlp")]
+use crate::http_client::AnswerGate;
 use crate::{config::Config, model::SpanRecord};
+
+/// Without OTLP (and so without HTTP exports) there are no answers to hold back.
+#[cfg(not(feature = "otlp"))]
+#[derive(Default)]
+struct AnswerGate;
+
+#[cfg(not(feature = "otlp"))]
+impl AnswerGate {
+    fn new() -> Arc<Self> {
+        Arc::new(Self)
+    }
+    fn enable(&self) {}
+    fn open(&self) -> bool {
+        false
+    }
+    fn shut(&self) {}
+}
 
 /// Most hand-overs waiting for the delivery task; past it (the task is starved)
 /// spans are dropped and counted rather than held without bound.
@@ -169,13 +188,16 @@ enum Command {
 pub(crate) struct Delivery {
     commands: Option<mpsc::Sender<Command>>,
     pub stats: Arc<DeliveryStats>,
+    /// When the exports' answers are read: between a response and the end of its flush.
+    answers: Arc<AnswerGate>,
 }
 
 impl Delivery {
     /// Starts the delivery task, or none when no span sink is configured.
     pub fn start(config: &Config) -> Self {
         let stats = Arc::new(DeliveryStats::default());
-        let worker = Worker::new(config, stats.clone());
+        let answers = AnswerGate::new();
+        let worker = Worker::new(config, stats.clone(), &answers);
         let commands = worker.map(|worker| {
             let (commands, receiver) = mpsc::channel(MAX_PENDING_COMMANDS);
             // One invocation at a time (a single-threaded runtime): a task on it. Nothing
@@ -187,6 +209,9 @@ impl Delivery {
             // competes with the invocations in flight for the runtime's workers.
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
+                    // The answers wait for the responses (see `AnswerGate`): the handler and
+                    // they share this thread.
+                    answers.enable();
                     runtime.spawn(worker.run(receiver));
                     return commands;
                 }
@@ -204,7 +229,11 @@ impl Delivery {
             }
             commands
         });
-        Self { commands, stats }
+        Self {
+            commands,
+            stats,
+            answers,
+        }
     }
 
     /// Whether anything is delivered at all (an X-Ray or OTLP sink is configured).
@@ -219,14 +248,21 @@ impl Delivery {
         }
     }
 
-    /// Hands spans (and a Rollbar item) over and waits, at most `budget`, for them to be
-    /// delivered.
+    /// After a response: hands spans (and a Rollbar item) over and waits, at most
+    /// `budget`, for them to be delivered. Answers to earlier exports are read meanwhile.
     pub async fn flush(&self, spans: Vec<SpanRecord>, item: Option<Vec<u8>>, budget: Duration) {
+        // First, so the connections read their answers before the new export looks for one.
+        let answers_waiting = self.answers.open();
         if let Some(written) = self.hand_over(spans, item) {
             if !budget.is_zero() {
                 let _ = tokio::time::timeout(budget, written).await;
             }
         }
+        if answers_waiting {
+            // Their turn, if the wait above gave none (nothing to hand over, no budget).
+            tokio::task::yield_now().await;
+        }
+        self.answers.shut();
     }
 
     /// Hands spans and an item to the delivery task; returns what tells when they are
@@ -254,6 +290,8 @@ impl Delivery {
     /// Delivers everything still queued within `budget`; what cannot go is counted as dropped.
     pub async fn shutdown(&self, spans: Vec<SpanRecord>, budget: Duration) {
         let Some(commands) = &self.commands else { return };
+        // No response is coming: answers are read as they arrive.
+        self.answers.open();
         let deadline = Instant::now() + budget;
         self.hand_over(spans, None);
         let (done, wait) = oneshot::channel();
@@ -297,15 +335,17 @@ struct Worker {
 
 impl Worker {
     /// A worker, or `None` when there is nothing to deliver to.
-    fn new(config: &Config, stats: Arc<DeliveryStats>) -> Option<Self> {
+    fn new(config: &Config, stats: Arc<DeliveryStats>, answers: &Arc<AnswerGate>) -> Option<Self> {
+        #[cfg(not(feature = "otlp"))]
+        let _ = answers;
         // Mutable where a secret from SSM may hold its exports.
         #[cfg(feature = "otlp")]
         #[cfg_attr(not(feature = "aws"), allow(unused_mut))]
-        let mut otlp = crate::otlp::Exporter::new(config).map(|exporter| {
+        let mut otlp = crate::otlp::Exporter::new(config, answers).map(|exporter| {
             pipeline::Pipeline::new(exporter, pipeline::Destination::Collector, config, stats.clone())
         });
         #[cfg(feature = "xray-otlp")]
-        let xray_otlp = crate::otlp::Exporter::for_xray(config).map(|exporter| {
+        let xray_otlp = crate::otlp::Exporter::for_xray(config, answers).map(|exporter| {
             pipeline::Pipeline::new(exporter, pipeline::Destination::Xray, config, stats.clone())
         });
         #[cfg(all(feature = "otlp", not(feature = "xray-otlp")))]
@@ -324,7 +364,7 @@ impl Worker {
         #[cfg(feature = "rollbar")]
         #[cfg_attr(not(feature = "aws"), allow(unused_mut))]
         let mut rollbar = config.rollbar.as_ref().and_then(|settings| {
-            let sender = crate::rollbar::Sender::new(&settings.endpoint, config.otlp_timeout)?;
+            let sender = crate::rollbar::Sender::new(&settings.endpoint, config.otlp_timeout, answers)?;
             if let Some(token) = &settings.token {
                 sender.set_token(token);
             }

@@ -80,11 +80,11 @@ mod tests {
     };
 
     fn exporter() -> Exporter {
-        Exporter::for_xray(&Config::from_lookup(|name| {
+        let config = Config::from_lookup(|name| {
             (name == "CRUDDUR_XRAY_OTLP_ENDPOINT")
                 .then(|| "https://xray.us-east-1.amazonaws.com/v1/traces".into())
-        }))
-        .unwrap()
+        });
+        Exporter::for_xray(&config, &crate::http_client::AnswerGate::new()).unwrap()
     }
 
     /// `n` spans of one trace, each with a `blob` field of `blob` bytes.

@@ -1,6 +1,8 @@
 //! The OTLP/HTTP transport: one POST per export, gzip, a timeout per attempt; for X-Ray's
 //! OTLP endpoint, each request SigV4-signed (`sigv4`) and held to the endpoint's limits.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use hyper::{header, Request, StatusCode};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -9,7 +11,7 @@ use prost::Message;
 use super::{encode_request, resource_attributes, RootParent};
 use crate::{
     config::Config,
-    http_client::{Answer, Endpoint, WrittenBody},
+    http_client::{Answer, AnswerGate, Endpoint, WrittenBody},
     model::SpanRecord,
 };
 
@@ -54,6 +56,8 @@ pub(crate) struct Exporter {
     /// One compressor, reset for each export: building deflate's tables anew costs
     /// more than compressing a batch.
     gzip: Option<std::sync::Mutex<Gzip>>,
+    /// Requests this large or larger are gzipped (see `OTLP_GZIP_FROM_BYTES_DEFAULT`).
+    gzip_from: usize,
     timeout: std::time::Duration,
     resource: Vec<KeyValue>,
     function_name: String,
@@ -70,8 +74,8 @@ impl Exporter {
     /// An exporter for the configured OTLP endpoint (Honeycomb or any collector), or
     /// `None` when OTLP is off or the endpoint is unusable (said once on stderr; header
     /// values are never printed).
-    pub fn new(config: &Config) -> Option<Self> {
-        let endpoint = Endpoint::parse(config.otlp_endpoint.as_deref()?, "OTLP")?;
+    pub fn new(config: &Config, answers: &Arc<AnswerGate>) -> Option<Self> {
+        let endpoint = Endpoint::parse(config.otlp_endpoint.as_deref()?, "OTLP", answers)?;
         let headers = config
             .otlp_headers
             .iter()
@@ -80,7 +84,8 @@ impl Exporter {
         Some(Self {
             endpoint,
             headers: std::sync::Mutex::new(headers),
-            gzip: config.otlp_gzip.then(|| std::sync::Mutex::new(Gzip::new())),
+            gzip: config.otlp_gzip_from.map(|_| std::sync::Mutex::new(Gzip::new())),
+            gzip_from: config.otlp_gzip_from.unwrap_or(usize::MAX),
             timeout: config.otlp_timeout,
             resource: resource_attributes(config),
             function_name: config.function_name.clone(),
@@ -93,16 +98,18 @@ impl Exporter {
 
     /// An exporter for X-Ray's OTLP endpoint (`CRUDDUR_XRAY_OTLP_ENDPOINT`), or `None`
     /// when it is not set or unusable (said once on stderr): spans under Lambda's facade
-    /// segment, X-Ray's attributes, gzip always, every request signed, none of the OTLP
-    /// headers (they may hold Honeycomb's key), the endpoint's limits.
+    /// segment, X-Ray's attributes, gzip from the size OTLP's default starts at, every
+    /// request signed, none of the OTLP headers (they may hold Honeycomb's key), the
+    /// endpoint's limits.
     #[cfg(feature = "xray-otlp")]
-    pub fn for_xray(config: &Config) -> Option<Self> {
-        let endpoint = Endpoint::parse(config.xray_otlp_endpoint.as_deref()?, "X-Ray OTLP")?;
+    pub fn for_xray(config: &Config, answers: &Arc<AnswerGate>) -> Option<Self> {
+        let endpoint = Endpoint::parse(config.xray_otlp_endpoint.as_deref()?, "X-Ray OTLP", answers)?;
         Some(Self {
             signer: Some(super::sigv4::Signer::new(config, endpoint.uri())),
             endpoint,
             headers: std::sync::Mutex::new(Vec::new()),
             gzip: Some(std::sync::Mutex::new(Gzip::new())),
+            gzip_from: crate::config::OTLP_GZIP_FROM_BYTES_DEFAULT,
             timeout: config.otlp_timeout,
             resource: super::xray_resource_attributes(config),
             function_name: config.function_name.clone(),
@@ -149,15 +156,16 @@ impl Exporter {
         (request.encode_to_vec(), too_large)
     }
 
-    /// The request body for encoded requests (concatenated, they are one request).
+    /// The request body for encoded requests (concatenated, they are one request):
+    /// gzipped from `gzip_from` bytes up.
     pub fn compress(&self, protobuf: Vec<u8>) -> Bytes {
         match &self.gzip {
-            Some(gzip) => gzip
+            Some(gzip) if protobuf.len() >= self.gzip_from => gzip
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .compress(&protobuf)
                 .into(),
-            None => protobuf.into(),
+            _ => protobuf.into(),
         }
     }
 
@@ -275,7 +283,34 @@ fn parse_header(name: &str, value: &str) -> Option<(header::HeaderName, header::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::OTLP_GZIP_FROM_BYTES_DEFAULT;
     use std::io::Read;
+
+    fn exporter(compression: Option<&str>) -> Exporter {
+        let config = Config::from_lookup(|name| match name {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://127.0.0.1:4318".into()),
+            "OTEL_EXPORTER_OTLP_COMPRESSION" => compression.map(str::to_owned),
+            _ => None,
+        });
+        Exporter::new(&config, &AnswerGate::new()).unwrap()
+    }
+
+    fn is_gzip(body: &[u8]) -> bool {
+        body.starts_with(&[0x1f, 0x8b])
+    }
+
+    #[test]
+    fn requests_are_gzipped_from_8_kib_unless_told_always_or_never() {
+        let small = vec![b'a'; OTLP_GZIP_FROM_BYTES_DEFAULT - 1];
+        let large = vec![b'a'; OTLP_GZIP_FROM_BYTES_DEFAULT];
+        let default = exporter(None);
+        assert_eq!(default.compress(small.clone()), small);
+        assert!(is_gzip(&default.compress(large.clone())));
+        let always = exporter(Some("gzip"));
+        assert!(is_gzip(&always.compress(b"tiny".to_vec())));
+        let never = exporter(Some("none"));
+        assert_eq!(never.compress(large.clone()), large);
+    }
 
     #[test]
     fn gzip_round_trips_and_the_compressor_is_reusable() {

@@ -4,7 +4,8 @@ use bytes::Bytes;
 use hyper::{header, Request, StatusCode};
 use tokio::sync::oneshot;
 
-use crate::http_client::{Endpoint, WrittenBody};
+use crate::http_client::{AnswerGate, Endpoint, WrittenBody};
+use std::sync::Arc;
 
 /// How one send ended.
 #[derive(Debug)]
@@ -26,10 +27,11 @@ pub(crate) struct Sender {
 }
 
 impl Sender {
-    /// A sender for `endpoint` (an http(s) URL), or `None` (said on stderr) if it is not one.
-    pub fn new(endpoint: &str, timeout: std::time::Duration) -> Option<Self> {
+    /// A sender for `endpoint` (an http(s) URL), or `None` (said on stderr) if it is not
+    /// one; its answers are read when `answers` lets them.
+    pub fn new(endpoint: &str, timeout: std::time::Duration, answers: &Arc<AnswerGate>) -> Option<Self> {
         Some(Self {
-            endpoint: Endpoint::parse(endpoint, "Rollbar")?,
+            endpoint: Endpoint::parse(endpoint, "Rollbar", answers)?,
             token: std::sync::Mutex::new(None),
             timeout,
         })
