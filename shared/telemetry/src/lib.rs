@@ -117,6 +117,7 @@ pub use model::{ids, FieldValue, SpanEvent, SpanRecord, TraceContext};
 /// }
 /// ```
 pub fn block_on<F: Future>(main: F) -> F::Output {
+    tune_malloc();
     let runtime = if config::max_concurrency_from_env() > 1 {
         tokio::runtime::Builder::new_multi_thread().enable_all().build()
     } else {
@@ -125,6 +126,23 @@ pub fn block_on<F: Future>(main: F) -> F::Output {
     runtime
         .expect("the operating system refused the threads or timers of a tokio runtime")
         .block_on(main)
+}
+
+/// glibc's malloc without fastbins (`M_MXFAST` = 0), for the function's whole process.
+///
+/// Each request frees many small blocks (header values, span fields, JSON strings). Past
+/// tcache's seven a size they wait in fastbins, and the next allocation of 1 KiB or more
+/// (an event's body, a response, a log line) first merges every one of them
+/// (`malloc_consolidate`, the largest user-space item in a profile of a warm invocation).
+/// Without fastbins a freed block is merged as it is freed. Measured with
+/// `GLIBC_TUNABLES=glibc.malloc.mxfast=0` on the home route: latency p50 -12 to -20 us with
+/// telemetry, -3 us without, peak RSS unchanged. Both builds run it (`block_on` is theirs too).
+fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only changes the allocator's tuning; glibc applies it under its own lock.
+    unsafe {
+        libc::mallopt(libc::M_MXFAST, 0);
+    }
 }
 
 /// Runs an API Gateway handler as a Lambda function, with telemetry.

@@ -87,9 +87,9 @@ pub mod prices {
 }
 
 /// The README's benchmark (release build, fat LTO, `scripts/bench 1000 4`, 2-core development
-/// machine): home-activities with telemetry and a healthy collector, latency p50 0.212 ms plus
-/// billed time after the response p50 0.277 ms (0.489 ms in all). Used when no release build is in `target/bench`.
-const README_BENCH_HOME_MS: f64 = 0.489;
+/// machine): home-activities with telemetry and a healthy collector, latency p50 0.192 ms plus
+/// billed time after the response p50 0.235 ms (0.427 ms in all). Used when no release build is in `target/bench`.
+const README_BENCH_HOME_MS: f64 = 0.427;
 
 /// The template's sampling rule when template.yaml cannot be read: the first 5 requests a second...
 const DEFAULT_RESERVOIR_PER_SECOND: f64 = 5.0;
