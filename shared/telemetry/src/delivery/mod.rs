@@ -251,7 +251,8 @@ impl Delivery {
     /// After a response: hands spans (and a Rollbar item) over and waits, at most
     /// `budget`, for them to be delivered. Answers to earlier exports are read meanwhile.
     pub async fn flush(&self, spans: Vec<SpanRecord>, item: Option<Vec<u8>>, budget: Duration) {
-        // First, so the connections read their answers before the new export looks for one.
+        // First: the connections with an answer waiting then run before delivery takes
+        // these spans (and their connection may be free again for the new export).
         let answers_waiting = self.answers.open();
         if let Some(written) = self.hand_over(spans, item) {
             if !budget.is_zero() {
