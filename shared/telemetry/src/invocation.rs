@@ -481,9 +481,10 @@ where
                         result = &mut inner => result,
                         () = tokio::time::sleep_until(due) => {
                             // Near the deadline: what the invocation logged so far is
-                            // written now, and its later lines at once.
-                            let mut held = recorder.take_deferred_lines(true);
-                            write_out(&mut held);
+                            // written now, and its later lines at once (only log lines
+                            // are held: without them `lines_due` is `None`).
+                            #[cfg(feature = "logs")]
+                            crate::logs::write_deferred(&recorder, true);
                             inner.await
                         }
                     }

@@ -36,8 +36,8 @@
 //!   Lambda's freezes.
 //! - `delivery`: the task that exports after the response, retries, bounds (an
 //!   endpoint's request limits too) and counts, one pipeline per OTLP destination; it
-//!   opens `http_client`'s `AnswerGate` while an invocation flushes, so the exports'
-//!   answers are read then, never ahead of a handler.
+//!   opens the `answer_gate` while an invocation flushes, so the exports' answers are
+//!   read then (`http_client` asks the gate before each read), never ahead of a handler.
 //! - `recorder`: one invocation's spans and metrics; `capture`: the one `tracing` layer
 //!   that records spans into their invocation's recorder, through a narrow `Sink`;
 //!   `logs`: JSON log lines with the request's ids.
@@ -60,6 +60,7 @@
     allow(dead_code)
 )]
 
+mod answer_gate;
 #[cfg(feature = "aws")]
 pub mod aws;
 mod capture;

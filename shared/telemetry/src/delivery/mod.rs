@@ -49,26 +49,7 @@ use std::{
 
 use tokio::sync::{mpsc, oneshot};
 
-#[cfg(feature = "otlp")]
-use crate::http_client::AnswerGate;
-use crate::{config::Config, model::SpanRecord};
-
-/// Without OTLP (and so without HTTP exports) there are no answers to hold back.
-#[cfg(not(feature = "otlp"))]
-#[derive(Default)]
-struct AnswerGate;
-
-#[cfg(not(feature = "otlp"))]
-impl AnswerGate {
-    fn new() -> Arc<Self> {
-        Arc::new(Self)
-    }
-    fn enable(&self) {}
-    fn open(&self) -> bool {
-        false
-    }
-    fn shut(&self) {}
-}
+use crate::{answer_gate::AnswerGate, config::Config, model::SpanRecord};
 
 /// Most hand-overs waiting for the delivery task; past it (the task is starved)
 /// spans are dropped and counted rather than held without bound.

@@ -84,7 +84,7 @@ mod tests {
             (name == "CRUDDUR_XRAY_OTLP_ENDPOINT")
                 .then(|| "https://xray.us-east-1.amazonaws.com/v1/traces".into())
         });
-        Exporter::for_xray(&config, &crate::http_client::AnswerGate::new()).unwrap()
+        Exporter::for_xray(&config, &crate::answer_gate::AnswerGate::new()).unwrap()
     }
 
     /// `n` spans of one trace, each with a `blob` field of `blob` bytes.

@@ -1,4 +1,4 @@
-//! The OTLP/HTTP transport: one POST per export, gzip, a timeout per attempt; for X-Ray's
+//! The OTLP/HTTP transport: one POST per export, gzip from 8 KiB, a timeout per attempt; for X-Ray's
 //! OTLP endpoint, each request SigV4-signed (`sigv4`) and held to the endpoint's limits.
 
 use std::sync::Arc;
@@ -10,8 +10,9 @@ use prost::Message;
 
 use super::{encode_request, resource_attributes, RootParent};
 use crate::{
+    answer_gate::AnswerGate,
     config::Config,
-    http_client::{Answer, AnswerGate, Endpoint, WrittenBody},
+    http_client::{Answer, Endpoint, WrittenBody},
     model::SpanRecord,
 };
 
@@ -53,11 +54,12 @@ pub(crate) const XRAY_LIMITS: RequestLimits = RequestLimits {
 pub(crate) struct Exporter {
     endpoint: Endpoint,
     headers: std::sync::Mutex<Vec<(header::HeaderName, header::HeaderValue)>>,
+    /// Requests this large or larger are gzipped (see `OTLP_GZIP_FROM_BYTES_DEFAULT`);
+    /// `None`: none is.
+    gzip_from: Option<usize>,
     /// One compressor, reset for each export: building deflate's tables anew costs
-    /// more than compressing a batch.
-    gzip: Option<std::sync::Mutex<Gzip>>,
-    /// Requests this large or larger are gzipped (see `OTLP_GZIP_FROM_BYTES_DEFAULT`).
-    gzip_from: usize,
+    /// more than compressing a batch. Its state is made at the first request it gzips.
+    gzip: std::sync::Mutex<Gzip>,
     timeout: std::time::Duration,
     resource: Vec<KeyValue>,
     function_name: String,
@@ -84,8 +86,8 @@ impl Exporter {
         Some(Self {
             endpoint,
             headers: std::sync::Mutex::new(headers),
-            gzip: config.otlp_gzip_from.map(|_| std::sync::Mutex::new(Gzip::new())),
-            gzip_from: config.otlp_gzip_from.unwrap_or(usize::MAX),
+            gzip_from: config.otlp_gzip_from,
+            gzip: std::sync::Mutex::new(Gzip::new()),
             timeout: config.otlp_timeout,
             resource: resource_attributes(config),
             function_name: config.function_name.clone(),
@@ -108,8 +110,8 @@ impl Exporter {
             signer: Some(super::sigv4::Signer::new(config, endpoint.uri())),
             endpoint,
             headers: std::sync::Mutex::new(Vec::new()),
-            gzip: Some(std::sync::Mutex::new(Gzip::new())),
-            gzip_from: crate::config::OTLP_GZIP_FROM_BYTES_DEFAULT,
+            gzip_from: Some(crate::config::OTLP_GZIP_FROM_BYTES_DEFAULT),
+            gzip: std::sync::Mutex::new(Gzip::new()),
             timeout: config.otlp_timeout,
             resource: super::xray_resource_attributes(config),
             function_name: config.function_name.clone(),
@@ -159,8 +161,9 @@ impl Exporter {
     /// The request body for encoded requests (concatenated, they are one request):
     /// gzipped from `gzip_from` bytes up.
     pub fn compress(&self, protobuf: Vec<u8>) -> Bytes {
-        match &self.gzip {
-            Some(gzip) if protobuf.len() >= self.gzip_from => gzip
+        match self.gzip_from {
+            Some(from) if protobuf.len() >= from => self
+                .gzip
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .compress(&protobuf)

@@ -1,11 +1,15 @@
 //! The Rollbar transport: one POST per item to the item API, the token in a header.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use hyper::{header, Request, StatusCode};
 use tokio::sync::oneshot;
 
-use crate::http_client::{AnswerGate, Endpoint, WrittenBody};
-use std::sync::Arc;
+use crate::{
+    answer_gate::AnswerGate,
+    http_client::{Endpoint, WrittenBody},
+};
 
 /// How one send ended.
 #[derive(Debug)]
