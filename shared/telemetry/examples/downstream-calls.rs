@@ -25,9 +25,14 @@ async fn handler(clients: Arc<Clients>, _request: Request) -> Result<Response<Bo
         .map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
     let _ = response.into_body().collect().await;
-    let found = telemetry::aws::read_parameter(&clients.ssm, &clients.parameter)
+    let found = clients
+        .ssm
+        .get_parameter()
+        .name(&clients.parameter)
+        .with_decryption(true)
+        .send()
         .await
-        .is_ok();
+        .is_ok_and(|output| output.parameter.and_then(|p| p.value).is_some());
     Ok(Response::new(Body::from(format!(
         r#"{{"downstream_status":{status},"parameter_found":{found}}}"#
     ))))

@@ -1,9 +1,11 @@
 //! The AWS SDK for Rust, traced: every operation of a client built with
 //! [`TracingInterceptor`] is a client span (X-Ray namespace `aws`, with the
 //! operation, region and request id; OTel `rpc.*` attributes), and carries the
-//! trace onward. Plus the SDK config this crate builds clients from.
+//! trace onward. Plus the SDK config this crate builds clients from (and takes
+//! credentials from, where the environment has none: `sigv4`).
 
-use aws_config::SdkConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_runtime_api::{
     box_error::BoxError,
     client::{
@@ -25,7 +27,18 @@ use aws_runtime::retries::classifiers::THROTTLING_ERRORS;
 
 use crate::outgoing::trace_headers;
 
-pub use crate::secrets::sdk_config;
+/// Loads the AWS SDK config from the environment, with a rustls/ring HTTPS client
+/// (the SDK's default would compile a second TLS stack into every function). In Lambda
+/// the credentials are the environment's: no network call.
+pub async fn sdk_config() -> SdkConfig {
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client)
+        .load()
+        .await
+}
 
 /// An SSM Parameter Store client whose calls are traced.
 pub fn ssm_client(config: &SdkConfig) -> aws_sdk_ssm::Client {
@@ -33,13 +46,6 @@ pub fn ssm_client(config: &SdkConfig) -> aws_sdk_ssm::Client {
         .interceptor(TracingInterceptor)
         .build();
     aws_sdk_ssm::Client::from_conf(config)
-}
-
-/// Reads a SecureString (decrypted) from SSM Parameter Store.
-pub async fn read_parameter(client: &aws_sdk_ssm::Client, name: &str) -> Result<String, BoxError> {
-    crate::secrets::read_parameter(client, name)
-        .await
-        .map_err(BoxError::from)
 }
 
 /// SDK interceptor that makes each operation a client span.

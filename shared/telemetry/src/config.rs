@@ -155,6 +155,14 @@ pub const MANAGED_INSTANCES: &str = "lambda-managed-instances";
 /// X-Ray's OTLP endpoint (`https://xray.<region>.amazonaws.com/v1/traces`). Set, the X-Ray
 /// side of every invocation goes there as SigV4-signed OTLP instead of to the daemon.
 pub const CRUDDUR_XRAY_OTLP_ENDPOINT: &str = "CRUDDUR_XRAY_OTLP_ENDPOINT";
+/// SSM Parameter Store's endpoint for the exports' secrets, as the AWS SDKs read it:
+/// `AWS_ENDPOINT_URL_SSM`, else `AWS_ENDPOINT_URL`, else `https://ssm.<region>.amazonaws.com`
+/// (both ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is `true`).
+pub const AWS_ENDPOINT_URL_SSM: &str = "AWS_ENDPOINT_URL_SSM";
+/// Every AWS service's endpoint (a local emulator's, say), unless a service has its own.
+pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+/// `true`: the endpoint variables above are ignored.
+pub const AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
 /// The function's credentials (Lambda sets these three for the execution role). Read
 /// here, never logged; without them the AWS SDK's provider chain is asked, at the first
 /// export, on the delivery task.
@@ -178,7 +186,6 @@ pub(crate) const QUIET_TARGETS: &[&str] = &[
     "tower",
     "lambda_runtime",
     "lambda_runtime_api_client",
-    "lambda_extension",
     // The AWS SDK's and the database driver's own spans: our client spans stand for them.
     "aws_smithy",
     "aws_sdk",
@@ -204,6 +211,8 @@ pub struct Config {
     pub region: String,
     /// Whether this runs under a Lambda Runtime API (`AWS_LAMBDA_RUNTIME_API` is set).
     pub in_lambda: bool,
+    /// The Runtime API's address (`AWS_LAMBDA_RUNTIME_API`, `host:port`), inside Lambda.
+    pub runtime_api: Option<String>,
     /// Invocations Lambda may run at once (`AWS_LAMBDA_MAX_CONCURRENCY`, default 1).
     pub max_concurrency: u32,
     /// Lambda Managed Instances (`AWS_LAMBDA_INITIALIZATION_TYPE`): the process is never
@@ -215,6 +224,8 @@ pub struct Config {
     pub xray_otlp_endpoint: Option<String>,
     /// The function's credentials from the environment, for signing; `None`: the SDK's chain.
     pub aws_credentials: Option<AwsCredentials>,
+    /// SSM Parameter Store's endpoint (see [`AWS_ENDPOINT_URL_SSM`]).
+    pub ssm_endpoint: String,
     /// The function's log group (`AWS_LAMBDA_LOG_GROUP_NAME`).
     pub log_group_name: Option<String>,
     /// The execution environment's log stream (`AWS_LAMBDA_LOG_STREAM_NAME`).
@@ -360,6 +371,9 @@ impl Config {
             _ => default,
         };
         let managed_instances = var(AWS_LAMBDA_INITIALIZATION_TYPE).is_some_and(|t| t == MANAGED_INSTANCES);
+        let region = var("AWS_REGION")
+            .or_else(|| var("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| "us-east-1".into());
         Self {
             service_name: var(OTEL_SERVICE_NAME)
                 .or_else(|| var(POWERTOOLS_SERVICE_NAME))
@@ -368,10 +382,10 @@ impl Config {
             function_memory_mb: var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(128),
-            region: var("AWS_REGION")
-                .or_else(|| var("AWS_DEFAULT_REGION"))
-                .unwrap_or_else(|| "us-east-1".into()),
+            ssm_endpoint: ssm_endpoint(&var, &region),
+            region,
             in_lambda: var("AWS_LAMBDA_RUNTIME_API").is_some(),
+            runtime_api: var("AWS_LAMBDA_RUNTIME_API"),
             max_concurrency: parse_concurrency(var(AWS_LAMBDA_MAX_CONCURRENCY)),
             managed_instances,
             function_name,
@@ -478,6 +492,24 @@ fn rollbar_config(var: &impl Fn(&str) -> Option<String>) -> Option<RollbarConfig
         max_items_per_minute: var(CRUDDUR_ROLLBAR_MAX_ITEMS_PER_MINUTE)
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(CRUDDUR_ROLLBAR_MAX_ITEMS_PER_MINUTE_DEFAULT),
+    })
+}
+
+/// SSM's endpoint in `region`, unless the environment names one (see [`AWS_ENDPOINT_URL_SSM`]).
+fn ssm_endpoint(var: &impl Fn(&str) -> Option<String>, region: &str) -> String {
+    let ignore_configured =
+        var(AWS_IGNORE_CONFIGURED_ENDPOINT_URLS).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let configured = (!ignore_configured)
+        .then(|| var(AWS_ENDPOINT_URL_SSM).or_else(|| var(AWS_ENDPOINT_URL)))
+        .flatten();
+    configured.unwrap_or_else(|| {
+        // The China regions' partition has a domain of its own.
+        let domain = if region.starts_with("cn-") {
+            "amazonaws.com.cn"
+        } else {
+            "amazonaws.com"
+        };
+        format!("https://ssm.{region}.{domain}")
     })
 }
 
@@ -701,6 +733,35 @@ mod tests {
             None
         );
         assert_eq!(config(&[]).xray_otlp_endpoint, None);
+    }
+
+    #[test]
+    fn ssm_is_reached_where_the_aws_sdks_would_reach_it() {
+        let endpoint = |vars: &[(&str, &str)]| config(vars).ssm_endpoint;
+        assert_eq!(
+            endpoint(&[("AWS_REGION", "eu-west-1")]),
+            "https://ssm.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            endpoint(&[("AWS_REGION", "cn-north-1")]),
+            "https://ssm.cn-north-1.amazonaws.com.cn"
+        );
+        let local = "http://127.0.0.1:5000";
+        assert_eq!(endpoint(&[(AWS_ENDPOINT_URL, local)]), local);
+        assert_eq!(
+            endpoint(&[
+                (AWS_ENDPOINT_URL, "http://other:1"),
+                (AWS_ENDPOINT_URL_SSM, local)
+            ]),
+            local
+        );
+        assert_eq!(
+            endpoint(&[
+                (AWS_ENDPOINT_URL, local),
+                (AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, "true")
+            ]),
+            "https://ssm.us-east-1.amazonaws.com"
+        );
     }
 
     #[test]

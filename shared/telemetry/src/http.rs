@@ -21,7 +21,6 @@ use tracing::Span;
 use crate::{
     capture::with_span_state,
     config::CAPTURED_RESPONSE_MAX_BYTES,
-    metrics::{add_builtin, set_route, Unit},
     model::{ids::Traceparent, RequestLine},
 };
 
@@ -49,11 +48,15 @@ where
         let route = route(&request);
         span.record("http.request.method", request.method().as_str());
         span.record("url.path", request.uri().path());
+        // The invocation's recorder, found once (the metrics' and the fault tracker's).
+        let owner = with_span_state(&span, |state| state.owner.clone());
         if let Some(route) = &route {
             span.record("http.route", route.as_str());
-            set_route(route);
+            if let Some(owner) = &owner {
+                owner.with_metrics(|metrics| metrics.set_route(route));
+            }
         }
-        if let Some(owner) = with_span_state(&span, |state| state.owner.clone()) {
+        if let Some(owner) = &owner {
             let traceparent = request.headers().get("traceparent").and_then(|v| v.to_str().ok());
             if let Some(traceparent) = traceparent.and_then(Traceparent::parse) {
                 owner.set_remote(traceparent);
@@ -86,7 +89,8 @@ where
             };
             let status = response.status();
             span.record("http.response.status_code", status.as_u16());
-            if let Some(owner) = with_span_state(&span, |state| state.owner.clone()) {
+            // Its Errors and ClientErrors metrics are added from it after the response.
+            if let Some(owner) = owner {
                 owner.set_request(RequestLine {
                     method: method.to_string(),
                     route: route.unwrap_or_default(),
@@ -99,16 +103,6 @@ where
             if capture_response {
                 span.record(CAPTURED_RESPONSE_FIELD, captured_body(response.body()).as_str());
             }
-            add_builtin(
-                "Errors",
-                Unit::Count,
-                f64::from(u8::from(status.is_server_error())),
-            );
-            add_builtin(
-                "ClientErrors",
-                Unit::Count,
-                f64::from(u8::from(status.is_client_error())),
-            );
             Ok(response)
         }
     })

@@ -97,11 +97,12 @@ pub(crate) struct Endpoint {
     answers: Arc<AnswerGate>,
 }
 
-/// The answer to one request: its status, and AWS's name for a refusal when it gave one
-/// (`x-amzn-errortype`: `InvalidSignatureException`, `AccessDeniedException`).
+/// The answer to one request: its status, AWS's name for a refusal when it gave one
+/// (`x-amzn-errortype`: `InvalidSignatureException`, `AccessDeniedException`), and its body.
 pub(crate) struct Answer {
     pub status: hyper::StatusCode,
     pub error_type: Option<String>,
+    pub body: Bytes,
 }
 
 /// Why a request got no answer: worth trying again either way.
@@ -163,8 +164,18 @@ impl Endpoint {
                 .get("x-amzn-errortype")
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.split(':').next().unwrap_or(v).to_owned());
-            let _ = response.into_body().collect().await;
-            Ok(Answer { status, error_type })
+            // The status is the answer: a body cut short leaves it empty.
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map(|collected| collected.to_bytes())
+                .unwrap_or_default();
+            Ok(Answer {
+                status,
+                error_type,
+                body,
+            })
         };
         crate::clock::awake_timeout(timeout, attempt)
             .await

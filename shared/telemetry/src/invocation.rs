@@ -35,7 +35,7 @@ use crate::{
     delivery::{Delivery, Dropped},
     emf::{MetricSet, Unit},
     model::{
-        ids::{TraceHeader, TraceId},
+        ids::{TraceHeader, TraceHeaderError, TraceId},
         TraceContext,
     },
     recorder::Recorder,
@@ -133,16 +133,18 @@ impl Invocations {
         self.in_flight.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Opens one invocation's recorder; the first invocation adopts init's work.
-    fn begin(&self, invocation: &LambdaInvocation) -> Arc<Recorder> {
+    /// Opens one invocation's recorder; the first invocation adopts init's work. Also
+    /// says why Lambda's trace header was refused, when it was.
+    fn begin(&self, invocation: &LambdaInvocation) -> (Arc<Recorder>, Option<TraceHeaderError>) {
         let header = invocation
             .context
             .xray_trace_id
             .as_deref()
             .map(TraceHeader::parse);
-        let (trace_id, parent, sampled) = match header {
-            Some(Ok(h)) => (h.trace_id, h.parent, h.sampled.unwrap_or(true)),
-            Some(Err(_)) | None => (TraceId::generate(), None, true),
+        let (trace_id, parent, sampled, refused) = match header {
+            Some(Ok(h)) => (h.trace_id, h.parent, h.sampled.unwrap_or(true), None),
+            Some(Err(error)) => (TraceId::generate(), None, true, Some(error)),
+            None => (TraceId::generate(), None, true, None),
         };
         let mut trace = TraceContext::new(trace_id, sampled, parent);
         trace.request_id = Some(invocation.context.request_id.clone());
@@ -160,7 +162,7 @@ impl Invocations {
             self.delivery.first_invocation();
         }
         self.in_flight().push(recorder.clone());
-        recorder
+        (recorder, refused)
     }
 
     /// After the response: the invocation's metrics and drop report go to the log
@@ -182,6 +184,14 @@ impl Invocations {
         }
         self.settle_log_buffer(recorder, &span);
         let lines = recorder.with_metrics(|metrics| {
+            // The http face's: what the status of the request said.
+            if let Some(request) = recorder.request() {
+                let status = lambda_http::http::StatusCode::from_u16(request.status).ok();
+                let server_error = status.is_some_and(|s| s.is_server_error());
+                let client_error = status.is_some_and(|s| s.is_client_error());
+                metrics.add_builtin("Errors", Unit::Count, f64::from(u8::from(server_error)));
+                metrics.add_builtin("ClientErrors", Unit::Count, f64::from(u8::from(client_error)));
+            }
             metrics.add_builtin("Requests", Unit::Count, 1.0);
             metrics.add_builtin("Latency", Unit::Milliseconds, latency_ms);
             add_dropped(metrics, dropped);
@@ -423,7 +433,7 @@ where
     fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
         let received = Instant::now();
         let invocations = self.invocations.clone();
-        let recorder = invocations.begin(&invocation);
+        let (recorder, invalid_header) = invocations.begin(&invocation);
         let trace = &recorder.trace;
         let span = open_invocation_span(&recorder, || {
             tracing::info_span!(
@@ -441,12 +451,6 @@ where
                 xray.metadata.response = Empty,
             )
         });
-        let invalid_header = invocation
-            .context
-            .xray_trace_id
-            .as_deref()
-            .map(TraceHeader::parse);
-        let invalid_header = invalid_header.and_then(Result::err);
         // Lines written before the http face reads the request still carry its correlation
         // id; found here only when there are such lines (no cost otherwise).
         if invocations.config.log_event || invalid_header.is_some() {

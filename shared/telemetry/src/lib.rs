@@ -30,10 +30,10 @@
 //! - Pure encoders: `xray::segment` (X-Ray documents), `otlp::encode` (OTLP protobuf),
 //!   `emf` (EMF lines), [`rollbar::item`] (Rollbar items, scrubbed).
 //! - Transports, each owning its outcome: `xray::udp` (the daemon), `otlp::http`
-//!   (OTLP/HTTP) over `http_client`, SigV4-signed by `otlp::sigv4` for X-Ray's OTLP
+//!   (OTLP/HTTP) over `http_client`, SigV4-signed by `sigv4` for X-Ray's OTLP
 //!   endpoint, `rollbar::http` (Rollbar's item API) over the same client, `stdout` (the
-//!   log stream), `secrets` (SSM); their timeouts count time awake (`clock`), not
-//!   Lambda's freezes.
+//!   log stream), `secrets` (SSM Parameter Store, signed too); their timeouts count time
+//!   awake (`clock`), not Lambda's freezes.
 //! - `delivery`: the task that exports after the response, retries, bounds (an
 //!   endpoint's request limits too) and counts, one pipeline per OTLP destination; it
 //!   opens the `answer_gate` while an invocation flushes, so the exports' answers are
@@ -85,9 +85,11 @@ mod panics;
 mod recorder;
 #[cfg(feature = "rollbar")]
 pub mod rollbar;
-#[cfg(feature = "aws")]
+#[cfg(all(feature = "otlp", feature = "aws"))]
 mod secrets;
 mod shutdown;
+#[cfg(any(feature = "xray-otlp", all(feature = "otlp", feature = "aws")))]
+mod sigv4;
 mod stdout;
 #[cfg(feature = "xray")]
 pub mod xray;
@@ -177,8 +179,9 @@ where
     let service = http::service(handler, fault_response, config.capture_response);
     #[cfg(any(feature = "xray", feature = "otlp", feature = "logs", feature = "emf"))]
     {
-        // First, so that its round trip overlaps the rest of init.
-        let registration = shutdown::register_extension(config.in_lambda);
+        // A task on this runtime: its request goes out once init awaits it below (one
+        // local round trip; a thread to overlap it cost more memory than it saved time).
+        let registration = shutdown::register_extension(config.runtime_api.as_deref());
         let telemetry = init(config)?;
         registration.finished().await;
         telemetry.flush_on_signals();

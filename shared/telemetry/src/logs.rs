@@ -22,7 +22,7 @@
 
 use std::{io::Write as _, sync::Arc, time::SystemTime};
 
-use time::{format_description::FormatItem, macros::format_description, OffsetDateTime};
+use time::OffsetDateTime;
 use tracing::{
     field::{Field, Visit},
     Event, Subscriber,
@@ -39,8 +39,36 @@ use crate::{
     recorder::Recorder,
 };
 
-const TIMESTAMP: &[FormatItem<'static>] =
-    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+/// `2026-11-29T16:30:21.917Z`: UTC, milliseconds. Written by hand (the calendar is the
+/// `time` crate's): a format description is interpreted item by item, on every line.
+fn push_timestamp(out: &mut Vec<u8>, now: SystemTime) {
+    let now = OffsetDateTime::from(now);
+    let (year, month, day) = now.to_calendar_date();
+    let push = |out: &mut Vec<u8>, value: u32, digits: u32| {
+        for place in (0..digits).rev() {
+            out.push(b'0' + (value / 10u32.pow(place) % 10) as u8);
+        }
+    };
+    if !(0..=9999).contains(&year) {
+        // Outside four digits (a clock gone wild): the `time` crate's own rendering.
+        let _ = write!(out, "{now}");
+        return;
+    }
+    push(out, year as u32, 4);
+    out.push(b'-');
+    push(out, u32::from(u8::from(month)), 2);
+    out.push(b'-');
+    push(out, u32::from(day), 2);
+    out.push(b'T');
+    push(out, u32::from(now.hour()), 2);
+    out.push(b':');
+    push(out, u32::from(now.minute()), 2);
+    out.push(b':');
+    push(out, u32::from(now.second()), 2);
+    out.push(b'.');
+    push(out, u32::from(now.millisecond()), 3);
+    out.push(b'Z');
+}
 
 /// The layer that writes JSON log lines.
 pub(crate) struct JsonLogLayer {
@@ -145,8 +173,7 @@ where
 
         let mut line = Vec::with_capacity(512);
         line.extend_from_slice(b"{\"timestamp\":\"");
-        let now = OffsetDateTime::from(SystemTime::now());
-        let _ = now.format_into(&mut line, TIMESTAMP);
+        push_timestamp(&mut line, SystemTime::now());
         line.extend_from_slice(b"\",\"level\":\"");
         line.extend_from_slice(event.metadata().level().as_str().as_bytes());
         line.push(b'"');
@@ -174,7 +201,7 @@ where
             push_key(&mut line, "trace_id");
             push_str(&mut line, &trace.trace_hex);
             push_key(&mut line, "span_id");
-            let _ = write!(line, "\"{span_id}\"");
+            push_str(&mut line, &span_id.hex());
             push_key(&mut line, "sampled");
             line.extend_from_slice(if trace.sampled { b"true" } else { b"false" });
             if let Some(id) = owner.correlation_id() {
@@ -266,9 +293,33 @@ impl Visit for JsonFields<'_> {
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if self.wanted(field) {
-            self.record_str(field, &format!("{value:?}"));
+            // Formatted straight into the line (a message is `format_args!`: no String).
+            push_key(self.out, field.name());
+            self.out.push(b'"');
+            let _ = std::fmt::Write::write_fmt(&mut JsonStringContent(self.out), format_args!("{value:?}"));
+            self.out.push(b'"');
         }
     }
+}
+
+/// Writes text into a JSON string already opened: escaped, without the quotes.
+struct JsonStringContent<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for JsonStringContent<'_> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        if text.bytes().any(needs_escape) {
+            let quoted = serde_json::to_vec(text).map_err(|_| std::fmt::Error)?;
+            self.0.extend_from_slice(&quoted[1..quoted.len() - 1]);
+        } else {
+            self.0.extend_from_slice(text.as_bytes());
+        }
+        Ok(())
+    }
+}
+
+/// Whether JSON needs this byte of a string escaped (as serde_json escapes it).
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
 fn push_key(out: &mut Vec<u8>, key: &str) {
@@ -278,7 +329,14 @@ fn push_key(out: &mut Vec<u8>, key: &str) {
 }
 
 fn push_str(out: &mut Vec<u8>, value: &str) {
-    let _ = serde_json::to_writer(&mut *out, value);
+    // Most values (ids, names, keys) need no escaping: copied at once.
+    if value.bytes().any(needs_escape) {
+        let _ = serde_json::to_writer(&mut *out, value);
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(value.as_bytes());
+        out.push(b'"');
+    }
 }
 
 /// Which events become log lines: the configured level, plus DEBUG for the
@@ -466,6 +524,45 @@ mod tests {
         Config::from_lookup(|name| {
             (name == crate::config::CRUDDUR_LOG_REDACT_HEADERS).then(|| "x-custom".into())
         })
+    }
+
+    #[test]
+    fn timestamps_are_utc_milliseconds_as_the_time_crate_writes_them() {
+        let format = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        for millis in [0, 1_796_056_221_917, 951_782_400_001, 4_102_444_799_999] {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(millis);
+            let mut ours = Vec::new();
+            push_timestamp(&mut ours, at);
+            let theirs = OffsetDateTime::from(at).format(format).unwrap();
+            assert_eq!(String::from_utf8(ours).unwrap(), theirs);
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        for value in [
+            "plain",
+            "",
+            "quote \" and \\",
+            "tab\tnew\nline",
+            "ünïcode ✓",
+            "\u{7f}\u{1}",
+        ] {
+            let mut ours = Vec::new();
+            push_str(&mut ours, value);
+            assert_eq!(ours, serde_json::to_vec(value).unwrap(), "{value:?}");
+            // A formatted value (a message) is escaped piece by piece as it is written.
+            let mut formatted = b"\"".to_vec();
+            let pieces = format_args!("{value}, {value}");
+            std::fmt::Write::write_fmt(&mut JsonStringContent(&mut formatted), pieces).unwrap();
+            formatted.push(b'"');
+            assert_eq!(
+                formatted,
+                serde_json::to_vec(&format!("{value}, {value}")).unwrap()
+            );
+        }
     }
 
     #[test]

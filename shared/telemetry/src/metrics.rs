@@ -57,16 +57,6 @@ pub fn single_metric(name: &str, unit: Unit, value: f64, dimensions: &[(&str, &s
     record(|m| m.add_single(name, unit, value, dimensions));
 }
 
-/// The built-in metrics' route (the http face sets it).
-pub(crate) fn set_route(route: &str) {
-    with_metrics(|m| m.set_route(route));
-}
-
-/// Adds to a built-in metric (the http face's Errors and ClientErrors).
-pub(crate) fn add_builtin(name: &str, unit: Unit, value: f64) {
-    with_metrics(|m| m.add_builtin(name, unit, value));
-}
-
 fn record(f: impl FnOnce(&mut MetricSet) -> Result<(), MetricError>) {
     if let Some(Err(error)) = with_metrics(f) {
         tracing::warn!(%error, "metric not recorded");

@@ -1,9 +1,9 @@
 //! Reading the secrets the exports need (the Honeycomb key, the Rollbar token) from SSM
 //! on the delivery task, with a few retries.
 
-use std::{future::Future, pin::Pin, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
-use crate::secrets::{read_ssm_parameter, SecretError};
+use crate::secrets::{ParameterStore, SecretError};
 
 /// Reads before giving up on transient failures (throttling, timeouts).
 const MAX_READS: u32 = 4;
@@ -35,6 +35,7 @@ impl Target {
 /// One secret header's read: not started until the first invocation, then under way
 /// (retried after transient failures) until it has a value or gives up.
 pub(super) struct KeyRead {
+    store: Arc<ParameterStore>,
     parameter: String,
     header: &'static str,
     target: Target,
@@ -43,8 +44,9 @@ pub(super) struct KeyRead {
 }
 
 impl KeyRead {
-    pub fn new(parameter: String, header: &'static str, target: Target) -> Self {
+    pub fn new(store: Arc<ParameterStore>, parameter: String, header: &'static str, target: Target) -> Self {
         Self {
+            store,
             parameter,
             header,
             target,
@@ -77,10 +79,10 @@ impl KeyRead {
 
     fn read(&mut self, after: Duration) -> Read {
         self.reads += 1;
-        let parameter = self.parameter.clone();
+        let (store, parameter) = (self.store.clone(), self.parameter.clone());
         Box::pin(async move {
             tokio::time::sleep(after).await;
-            read_ssm_parameter(&parameter).await
+            store.read(&parameter).await
         })
     }
 

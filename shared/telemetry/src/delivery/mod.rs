@@ -358,22 +358,36 @@ impl Worker {
         });
         #[cfg(all(feature = "otlp", feature = "aws"))]
         let mut secrets = Vec::new();
+        // Made only where a secret is configured (and then once, for both).
         #[cfg(all(feature = "otlp", feature = "aws"))]
-        if let (Some(otlp), Some(parameter)) = (&mut otlp, &config.honeycomb_key_parameter) {
+        let store = std::cell::OnceCell::new();
+        #[cfg(all(feature = "otlp", feature = "aws"))]
+        let store = || {
+            store
+                .get_or_init(|| crate::secrets::ParameterStore::new(config, answers).map(Arc::new))
+                .clone()
+        };
+        #[cfg(all(feature = "otlp", feature = "aws"))]
+        if let (Some(otlp), Some(parameter), Some(store)) =
+            (&mut otlp, &config.honeycomb_key_parameter, store())
+        {
             otlp.hold();
             secrets.push(key::KeyRead::new(
+                store,
                 parameter.clone(),
                 "x-honeycomb-team",
                 key::Target::Collector,
             ));
         }
         #[cfg(all(feature = "rollbar", feature = "aws"))]
-        if let (Some(rollbar), Some(parameter)) = (
+        if let (Some(rollbar), Some(parameter), Some(store)) = (
             &mut rollbar,
             config.rollbar.as_ref().and_then(|r| r.token_parameter.as_ref()),
+            store(),
         ) {
             rollbar.hold();
             secrets.push(key::KeyRead::new(
+                store,
                 parameter.clone(),
                 "x-rollbar-access-token",
                 key::Target::Rollbar,

@@ -29,8 +29,13 @@ impl TraceId {
 
     /// The X-Ray form, `1-XXXXXXXX-YYYYYYYYYYYYYYYYYYYYYYYY`.
     pub fn xray(&self) -> String {
-        let hex = self.to_string();
-        format!("1-{}-{}", &hex[..8], &hex[8..])
+        let hex = self.hex();
+        let mut out = String::with_capacity(35);
+        out.push_str("1-");
+        out.push_str(&hex[..8]);
+        out.push('-');
+        out.push_str(&hex[8..]);
+        out
     }
 
     /// Parses the X-Ray form.
@@ -40,17 +45,45 @@ impl TraceId {
         if secs.len() != 8 || random.len() != 24 || !is_hex(secs) || !is_hex(random) {
             return None;
         }
-        u128::from_str_radix(&format!("{secs}{random}"), 16)
-            .ok()
-            .filter(|id| *id != 0)
-            .map(Self)
+        let secs = u128::from(u32::from_str_radix(secs, 16).ok()?);
+        let random = u128::from_str_radix(random, 16).ok()?;
+        Some((secs << 96) | random).filter(|id| *id != 0).map(Self)
+    }
+
+    /// 32 lowercase hex digits (OTLP and log form), without the formatting machinery:
+    /// every invocation writes its ids into log lines before its response.
+    pub fn hex(&self) -> HexId<32> {
+        HexId::of(self.0)
     }
 }
 
 impl fmt::Display for TraceId {
     /// 32 lowercase hex digits (OTLP and log form).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
+        f.write_str(&self.hex())
+    }
+}
+
+/// An id's lowercase hex digits, on the stack.
+pub struct HexId<const DIGITS: usize>([u8; DIGITS]);
+
+impl<const DIGITS: usize> HexId<DIGITS> {
+    fn of(mut id: u128) -> Self {
+        let mut digits = [b'0'; DIGITS];
+        for digit in digits.iter_mut().rev() {
+            *digit = b"0123456789abcdef"[(id & 0xf) as usize];
+            id >>= 4;
+        }
+        Self(digits)
+    }
+}
+
+impl<const DIGITS: usize> std::ops::Deref for HexId<DIGITS> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        // Only ASCII hex digits are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
@@ -70,10 +103,17 @@ impl SpanId {
     }
 }
 
+impl SpanId {
+    /// 16 lowercase hex digits, without the formatting machinery.
+    pub fn hex(&self) -> HexId<16> {
+        HexId::of(u128::from(self.0))
+    }
+}
+
 impl fmt::Display for SpanId {
     /// 16 lowercase hex digits.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
+        f.write_str(&self.hex())
     }
 }
 

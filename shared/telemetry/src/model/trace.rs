@@ -36,7 +36,7 @@ impl TraceContext {
         Self {
             trace_id,
             xray_trace_id: trace_id.xray(),
-            trace_hex: trace_id.to_string(),
+            trace_hex: trace_id.hex().to_owned(),
             sampled,
             lambda_parent,
             root_span_id: SpanId::generate(),

@@ -1,5 +1,5 @@
 //! The OTLP/HTTP transport: one POST per export, gzip from 8 KiB, a timeout per attempt; for X-Ray's
-//! OTLP endpoint, each request SigV4-signed (`sigv4`) and held to the endpoint's limits.
+//! OTLP endpoint, each request SigV4-signed (`crate::sigv4`) and held to the endpoint's limits.
 
 use std::sync::Arc;
 
@@ -69,7 +69,7 @@ pub(crate) struct Exporter {
     limits: Option<RequestLimits>,
     /// Signs each request (X-Ray's endpoint).
     #[cfg(feature = "xray-otlp")]
-    signer: Option<super::sigv4::Signer>,
+    signer: Option<crate::sigv4::Signer>,
 }
 
 impl Exporter {
@@ -107,7 +107,7 @@ impl Exporter {
     pub fn for_xray(config: &Config, answers: &Arc<AnswerGate>) -> Option<Self> {
         let endpoint = Endpoint::parse(config.xray_otlp_endpoint.as_deref()?, "X-Ray OTLP", answers)?;
         Some(Self {
-            signer: Some(super::sigv4::Signer::new(config, endpoint.uri())),
+            signer: Some(crate::sigv4::Signer::new(config, endpoint.uri(), "xray")),
             endpoint,
             headers: std::sync::Mutex::new(Vec::new()),
             gzip_from: Some(crate::config::OTLP_GZIP_FROM_BYTES_DEFAULT),
@@ -209,14 +209,17 @@ impl Exporter {
         match self.endpoint.exchange(request, self.timeout).await {
             Err(no_answer) => Outcome::Retry(no_answer.to_string()),
             Ok(answer) if answer.status.is_success() => Outcome::Delivered,
-            Ok(Answer { status, error_type })
-                if status.is_server_error()
-                    || status == StatusCode::TOO_MANY_REQUESTS
-                    || status == StatusCode::REQUEST_TIMEOUT =>
+            Ok(Answer {
+                status, error_type, ..
+            }) if status.is_server_error()
+                || status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::REQUEST_TIMEOUT =>
             {
                 Outcome::Retry(format!("the endpoint answered {status}{}", named(error_type)))
             }
-            Ok(Answer { status, error_type }) => Outcome::GiveUp(format!(
+            Ok(Answer {
+                status, error_type, ..
+            }) => Outcome::GiveUp(format!(
                 "the endpoint refused the spans: {status}{}",
                 named(error_type)
             )),

@@ -1,5 +1,5 @@
 //! OpenTelemetry: spans as OTLP/HTTP protobuf, for Honeycomb or any collector, and
-//! (feature `xray-otlp`) for X-Ray's OTLP endpoint, SigV4-signed (`sigv4`).
+//! (feature `xray-otlp`) for X-Ray's OTLP endpoint, SigV4-signed (`crate::sigv4`).
 //!
 //! Why not the OpenTelemetry SDK: its `BatchSpanProcessor` flush blocks on the
 //! export (a slow collector would hold every invocation) and its spans start
@@ -9,8 +9,6 @@
 
 mod encode;
 mod http;
-#[cfg(feature = "xray-otlp")]
-mod sigv4;
 
 pub use encode::{
     encode_request, resource_attributes, xray_resource_attributes, RootParent, LAMBDA_PARENT_ATTRIBUTE,

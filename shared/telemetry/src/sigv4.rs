@@ -1,7 +1,8 @@
-//! SigV4 for X-Ray's OTLP endpoint: every export request is signed at send time, on the
-//! delivery task, by AWS's own signer (`aws-sigv4`) with AWS's credential types, for
-//! service `xray` in the endpoint's region. The payload hash covers the body as sent
-//! (gzipped), and a retry is signed anew (a signature is good for 15 minutes only).
+//! SigV4 for the AWS endpoints the delivery task calls itself: X-Ray's OTLP endpoint
+//! (service `xray`) and SSM Parameter Store (`ssm`, the exports' secrets). Every request
+//! is signed at send time by AWS's own signer (`aws-sigv4`) with AWS's credential types,
+//! in the endpoint's region. The payload hash covers the body as sent (gzipped), and a
+//! retry is signed anew (a signature is good for 15 minutes only).
 //!
 //! Credentials: the function's. In Lambda they are the environment's (the execution
 //! role's `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, read by
@@ -25,13 +26,13 @@ use hyper::Uri;
 
 use crate::config::{AwsCredentials, Config};
 
-/// The service X-Ray's OTLP endpoint signs for.
-const SERVICE: &str = "xray";
 /// Credentials from the provider chain are renewed this long before they expire.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
 
 /// Signs requests for one endpoint.
 pub(crate) struct Signer {
+    /// The service signed for (`xray`, `ssm`).
+    service: &'static str,
     region: String,
     /// The environment's credentials, or the last ones the provider chain gave.
     credentials: Mutex<Option<Credentials>>,
@@ -43,16 +44,17 @@ pub(crate) struct Signer {
 }
 
 impl Signer {
-    /// A signer for `endpoint`, in the region its host names (`xray.<region>.amazonaws.com`)
-    /// or else the function's.
-    pub fn new(config: &Config, endpoint: &Uri) -> Self {
+    /// A signer for `service` at `endpoint`, in the region its host names
+    /// (`<service>.<region>.amazonaws.com`) or else the function's.
+    pub fn new(config: &Config, endpoint: &Uri, service: &'static str) -> Self {
         let region = endpoint
             .host()
-            .and_then(region_of_host)
+            .and_then(|host| region_of_host(host, service))
             .unwrap_or(&config.region)
             .to_owned();
         let credentials = config.aws_credentials.as_ref().map(credentials);
         Self {
+            service,
             region,
             from_environment: credentials.is_some(),
             credentials: Mutex::new(credentials),
@@ -69,7 +71,7 @@ impl Signer {
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.region)
-            .name(SERVICE)
+            .name(self.service)
             .time(SystemTime::now())
             .settings(SigningSettings::default())
             .build()
@@ -121,7 +123,7 @@ impl Signer {
         use aws_credential_types::provider::ProvideCredentials;
         let chain = self
             .chain
-            .get_or_init(|| async { crate::secrets::sdk_config().await.credentials_provider() })
+            .get_or_init(|| async { crate::aws::sdk_config().await.credentials_provider() })
             .await
             .as_ref()
             .ok_or("no AWS credentials: none in the environment and no provider chain")?;
@@ -153,10 +155,10 @@ fn expires_soon(credentials: &Credentials) -> bool {
         .is_some_and(|expiry| expiry <= SystemTime::now() + EXPIRY_MARGIN)
 }
 
-/// The region in X-Ray's endpoint host (`xray.us-east-1.amazonaws.com`,
-/// `xray.cn-north-1.amazonaws.com.cn`), if it is one.
-fn region_of_host(host: &str) -> Option<&str> {
-    let rest = host.strip_prefix("xray.")?;
+/// The region in a `service` endpoint's host (`xray.us-east-1.amazonaws.com`,
+/// `ssm.cn-north-1.amazonaws.com.cn`), if it is one.
+fn region_of_host<'a>(host: &'a str, service: &str) -> Option<&'a str> {
+    let rest = host.strip_prefix(service)?.strip_prefix('.')?;
     let (region, domain) = rest.split_once('.')?;
     (domain.starts_with("amazonaws.") && !region.is_empty()).then_some(region)
 }
@@ -177,21 +179,25 @@ mod tests {
 
     #[test]
     fn the_region_is_the_endpoints_or_the_functions() {
-        assert_eq!(region_of_host("xray.eu-west-1.amazonaws.com"), Some("eu-west-1"));
         assert_eq!(
-            region_of_host("xray.cn-north-1.amazonaws.com.cn"),
+            region_of_host("xray.eu-west-1.amazonaws.com", "xray"),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            region_of_host("ssm.cn-north-1.amazonaws.com.cn", "ssm"),
             Some("cn-north-1")
         );
-        assert_eq!(region_of_host("127.0.0.1"), None);
-        assert_eq!(region_of_host("xray.example.com"), None);
+        assert_eq!(region_of_host("ssm.eu-west-1.amazonaws.com", "xray"), None);
+        assert_eq!(region_of_host("127.0.0.1", "xray"), None);
+        assert_eq!(region_of_host("xray.example.com", "xray"), None);
         let endpoint: Uri = "http://127.0.0.1:4318/v1/traces".parse().unwrap();
-        assert_eq!(Signer::new(&config(), &endpoint).region, "us-east-1");
+        assert_eq!(Signer::new(&config(), &endpoint, "xray").region, "us-east-1");
     }
 
     #[tokio::test]
     async fn a_signed_request_carries_the_signature_date_and_session_token() {
         let endpoint: Uri = "https://xray.eu-west-1.amazonaws.com/v1/traces".parse().unwrap();
-        let signer = Signer::new(&config(), &endpoint);
+        let signer = Signer::new(&config(), &endpoint, "xray");
         let mut request = hyper::Request::post(endpoint)
             .header("content-type", "application/x-protobuf")
             .header("content-encoding", "gzip")
