@@ -19,9 +19,9 @@ use lambda_http::{
 use tracing::Span;
 
 use crate::{
-    capture::with_span_state,
+    capture::record_fields,
     config::CAPTURED_RESPONSE_MAX_BYTES,
-    model::{ids::Traceparent, RequestLine},
+    model::{ids::Traceparent, FieldValue, RequestLine},
 };
 
 /// Builds the answer to a request whose handler failed or panicked, from the Lambda
@@ -46,23 +46,27 @@ where
     service_fn(move |request: Request| {
         let span = Span::current();
         let route = route(&request);
-        span.record("http.request.method", request.method().as_str());
-        span.record("url.path", request.uri().path());
+        let correlation = correlation_id(&request);
+        let text = |value: &str| Some(FieldValue::Str(value.to_owned()));
         // The invocation's recorder, found once (the metrics' and the fault tracker's).
-        let owner = with_span_state(&span, |state| state.owner.clone());
-        if let Some(route) = &route {
-            span.record("http.route", route.as_str());
-            if let Some(owner) = &owner {
+        let owner = record_fields(
+            &span,
+            [
+                ("http.request.method", text(request.method().as_str())),
+                ("url.path", text(request.uri().path())),
+                ("http.route", route.as_deref().and_then(text)),
+                ("correlation_id", correlation.and_then(text)),
+            ],
+        );
+        if let Some(owner) = &owner {
+            if let Some(route) = &route {
                 owner.with_metrics(|metrics| metrics.set_route(route));
             }
-        }
-        if let Some(owner) = &owner {
             let traceparent = request.headers().get("traceparent").and_then(|v| v.to_str().ok());
             if let Some(traceparent) = traceparent.and_then(Traceparent::parse) {
                 owner.set_remote(traceparent);
             }
-            if let Some(id) = correlation_id(&request) {
-                span.record("correlation_id", id);
+            if let Some(id) = correlation {
                 owner.set_correlation_id(id);
             }
         }
@@ -88,7 +92,13 @@ where
                 }
             };
             let status = response.status();
-            span.record("http.response.status_code", status.as_u16());
+            record_fields(
+                &span,
+                [(
+                    "http.response.status_code",
+                    Some(FieldValue::U64(status.as_u16().into())),
+                )],
+            );
             // Its Errors and ClientErrors metrics are added from it after the response.
             if let Some(owner) = owner {
                 owner.set_request(RequestLine {

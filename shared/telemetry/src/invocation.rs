@@ -405,15 +405,30 @@ impl<S> lambda_runtime::tower::Layer<S> for InvocationLayer {
         InvocationService {
             inner,
             invocations: self.invocations.clone(),
+            lines_timer: Arc::default(),
         }
     }
 }
 
 /// Tower service built by [`InvocationLayer`]; cloned once per concurrent worker.
-#[derive(Clone)]
 pub struct InvocationService<S> {
     inner: S,
     invocations: Arc<Invocations>,
+    /// The timer that writes held lines near the deadline, kept from one invocation to the
+    /// next: moving a registered timer later is a store, where registering a new one may
+    /// wake the runtime's driver (an eventfd write before every response, measured).
+    lines_timer: Arc<Mutex<Option<Pin<Box<tokio::time::Sleep>>>>>,
+}
+
+impl<S: Clone> Clone for InvocationService<S> {
+    /// A worker's copy: the same invocations, a timer of its own.
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            invocations: self.invocations.clone(),
+            lines_timer: Arc::default(),
+        }
+    }
 }
 
 impl<S> Service<LambdaInvocation> for InvocationService<S>
@@ -475,15 +490,25 @@ where
             let _entered = span.enter();
             self.inner.call(invocation)
         };
+        let lines_timer = self.lines_timer.clone();
         Box::pin(async move {
             let inner = inner.instrument(span.clone());
             let result = match lines_due {
                 Some(due) => {
                     tokio::pin!(inner);
-                    tokio::select! {
+                    // This worker's timer (a new one if another invocation holds it).
+                    let taken = lines_timer.lock().unwrap_or_else(PoisonError::into_inner).take();
+                    let mut timer = match taken {
+                        Some(mut timer) => {
+                            timer.as_mut().reset(due);
+                            timer
+                        }
+                        None => Box::pin(tokio::time::sleep_until(due)),
+                    };
+                    let result = tokio::select! {
                         biased;
                         result = &mut inner => result,
-                        () = tokio::time::sleep_until(due) => {
+                        () = timer.as_mut() => {
                             // Near the deadline: what the invocation logged so far is
                             // written now, and its later lines at once (only log lines
                             // are held: without them `lines_due` is `None`).
@@ -491,7 +516,9 @@ where
                             crate::logs::write_deferred(&recorder, true);
                             inner.await
                         }
-                    }
+                    };
+                    *lines_timer.lock().unwrap_or_else(PoisonError::into_inner) = Some(timer);
+                    result
                 }
                 None => inner.await,
             };

@@ -186,34 +186,34 @@ where
         line.extend_from_slice(&self.static_fields);
         if let Some((owner, span_id)) = &ids {
             let trace = &owner.trace;
-            push_key(&mut line, "cold_start");
+            line.extend_from_slice(b",\"cold_start\":");
             line.extend_from_slice(if trace.cold_start { b"true" } else { b"false" });
             if let Some(arn) = &trace.function_arn {
-                push_key(&mut line, "function_arn");
+                line.extend_from_slice(b",\"function_arn\":");
                 push_str(&mut line, arn);
             }
             if let Some(request_id) = &trace.request_id {
-                push_key(&mut line, "requestId");
+                line.extend_from_slice(b",\"requestId\":");
                 push_str(&mut line, request_id);
             }
-            push_key(&mut line, "xray_trace_id");
+            line.extend_from_slice(b",\"xray_trace_id\":");
             push_str(&mut line, &trace.xray_trace_id);
-            push_key(&mut line, "trace_id");
+            line.extend_from_slice(b",\"trace_id\":");
             push_str(&mut line, &trace.trace_hex);
-            push_key(&mut line, "span_id");
+            line.extend_from_slice(b",\"span_id\":");
             push_str(&mut line, &span_id.hex());
-            push_key(&mut line, "sampled");
+            line.extend_from_slice(b",\"sampled\":");
             line.extend_from_slice(if trace.sampled { b"true" } else { b"false" });
             if let Some(id) = owner.correlation_id() {
-                push_key(&mut line, "correlation_id");
+                line.extend_from_slice(b",\"correlation_id\":");
                 push_str(&mut line, id);
             }
             if let Some(user) = owner.user() {
-                push_key(&mut line, "user_id");
+                line.extend_from_slice(b",\"user_id\":");
                 push_str(&mut line, user);
             }
         }
-        push_key(&mut line, "target");
+        line.extend_from_slice(b",\"target\":");
         push_str(&mut line, event.metadata().target());
         event.record(&mut JsonFields {
             out: &mut line,
@@ -240,8 +240,11 @@ where
         if let Some((owner, _)) = &ids {
             // INFO and below wait for the response (see the module doc); anything more
             // severe goes now, after what was held before it.
-            if level >= Level::INFO && !self.dev && owner.defer_line(&line) {
-                return;
+            if level >= Level::INFO && !self.dev {
+                match owner.defer_line(line) {
+                    Ok(()) => return,
+                    Err(given_back) => line = given_back,
+                }
             }
             write_deferred(owner, false);
         }

@@ -233,18 +233,23 @@ impl Recorder {
         }
     }
 
-    /// Holds a log line until the response is posted; `false` when it must go now (the
-    /// response is out, the deadline is near, or the held lines reached their bound).
-    pub fn defer_line(&self, line: &[u8]) -> bool {
+    /// Holds a log line until the response is posted; gives it back when it must go now
+    /// (the response is out, the deadline is near, or the held lines reached their bound).
+    pub fn defer_line(&self, line: Vec<u8>) -> Result<(), Vec<u8>> {
         if self.lines_go_at_once.load(Ordering::Acquire) {
-            return false;
+            return Err(line);
         }
         let mut deferred = lock(&self.deferred_lines);
         if deferred.len() + line.len() > MAX_DEFERRED_LINE_BYTES {
-            return false;
+            return Err(line);
         }
-        deferred.extend_from_slice(line);
-        true
+        if deferred.is_empty() {
+            // The first line is kept as it is (no copy); later ones are appended to it.
+            *deferred = line;
+        } else {
+            deferred.extend_from_slice(&line);
+        }
+        Ok(())
     }
 
     /// The lines held so far, oldest first (to be written before any later line of the

@@ -838,6 +838,15 @@ async fn main() -> anyhow::Result<()> {
                 uncached[i].push(bench.cold_start(&scenarios[i], &stands[i], true).await?.wall);
             }
         }
+        // The warm invocations find every binary in the page cache again, as the cached cold
+        // starts did: otherwise the first scenario of each binary after the evictions paid
+        // disk reads for code its warm-up had not touched yet (the telemetry build's
+        // healthy-collector row, measured first, ran 20 to 30 us slower at p50 than its
+        // other rows, and its p99 up to 150 us).
+        for binary in [BARE, NO_TELEMETRY, TELEMETRY] {
+            let path = bench.dir.join(binary);
+            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        }
         for (i, scenario) in scenarios.iter().enumerate() {
             eprintln!("trial {}/{trials}: {}", trial + 1, scenario.label);
             let mut figures = bench.measure(scenario, &stands[i]).await?;
