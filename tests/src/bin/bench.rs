@@ -847,7 +847,14 @@ async fn main() -> anyhow::Result<()> {
             let path = bench.dir.join(binary);
             std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         }
-        for (i, scenario) in scenarios.iter().enumerate() {
+        // In a new random order each trial too: what ran just before (the cold starts, a
+        // scenario that left the machine busy) must not always land on the same scenario
+        // (in a fixed order the healthy-collector row, first after the baselines, ran 20 us
+        // slower at p50 than the other telemetry rows, run after run).
+        let mut measured: Vec<usize> = (0..scenarios.len()).collect();
+        fastrand::shuffle(&mut measured);
+        for i in measured {
+            let scenario = &scenarios[i];
             eprintln!("trial {}/{trials}: {}", trial + 1, scenario.label);
             let mut figures = bench.measure(scenario, &stands[i]).await?;
             if let Some(cold) = cold.get(i) {
