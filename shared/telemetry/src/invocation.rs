@@ -171,7 +171,10 @@ impl Invocations {
         let latency_ms = received.elapsed().as_secs_f64() * 1000.0;
         // The lines held for the response go now, in one write with the EMF document
         // (written at once before any other line, to keep the order).
-        let mut out = recorder.take_deferred_lines(true);
+        #[cfg(feature = "logs")]
+        let mut out = crate::logs::render_deferred(recorder, true);
+        #[cfg(not(feature = "logs"))]
+        let mut out = Vec::new();
         self.delivery.stats.drop_spans(recorder.take_dropped_spans());
         let dropped = self.delivery.stats.take_dropped();
         let secret_unavailable = self.delivery.stats.take_secret_unavailable();

@@ -11,8 +11,9 @@
 //! task spawned without `.in_current_span()`) takes the ids of the one invocation in
 //! flight, and none when several are (it could be any of them).
 //!
-//! An invocation's INFO and DEBUG lines wait for its response: they are written after
-//! it is posted, in one write with its EMF document. A write to the log stream's pipe
+//! An invocation's INFO and DEBUG lines wait for its response, as their parts (fields,
+//! time, span): they are rendered and written after it is posted, in one write with its
+//! EMF document. A write to the log stream's pipe
 //! wakes its reader, and before the response that cost each request 15 to 30 us of
 //! latency (measured, `scripts/bench`). Nothing waits longer than that: a WARN or ERROR
 //! line is written at once, after the lines held before it (the order stays), and the
@@ -23,10 +24,7 @@
 use std::{io::Write as _, sync::Arc, time::SystemTime};
 
 use time::OffsetDateTime;
-use tracing::{
-    field::{Field, Visit},
-    Event, Subscriber,
-};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::{layer::Context, registry::LookupSpan, Layer};
 
 use serde_json::Value;
@@ -34,9 +32,10 @@ use tracing::{subscriber::Interest, Level, Metadata};
 use tracing_subscriber::{filter::Targets, layer::Filter};
 
 use crate::{
-    capture::{Sink, SpanState},
+    capture::{FieldVisitor, Sink, SpanState},
     config::Config,
-    recorder::Recorder,
+    model::FieldValue,
+    recorder::{LogLine, Recorder},
 };
 
 /// `2026-11-29T16:30:21.917Z`: UTC, milliseconds. Written by hand (the calendar is the
@@ -74,7 +73,7 @@ fn push_timestamp(out: &mut Vec<u8>, now: SystemTime) {
 pub(crate) struct JsonLogLayer {
     sink: Arc<dyn Sink>,
     /// The function's fields, pre-rendered once: `,"service":"…",…`.
-    static_fields: Vec<u8>,
+    static_fields: Arc<[u8]>,
     /// The configured level's filter: lines that would be written without buffering.
     targets: Targets,
     buffer: Option<Buffering>,
@@ -110,7 +109,7 @@ impl JsonLogLayer {
         }
         Self {
             sink,
-            static_fields,
+            static_fields: static_fields.into(),
             targets,
             buffer: config.log_buffer_level.map(|level| Buffering {
                 level,
@@ -145,10 +144,20 @@ pub(crate) fn flush_held(owner: &Recorder, dev: bool) {
 /// Writes the lines `owner` held for its response, in one write; with `for_good`, its
 /// later lines go at once (the response is out, or its deadline is near).
 pub(crate) fn write_deferred(owner: &Recorder, for_good: bool) {
-    let held = owner.take_deferred_lines(for_good);
+    let held = render_deferred(owner, for_good);
     if !held.is_empty() {
         crate::stdout::write_line(&held);
     }
+}
+
+/// The lines `owner` held for its response, rendered, oldest first; with `for_good`, its
+/// later lines go at once.
+pub(crate) fn render_deferred(owner: &Recorder, for_good: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in owner.take_deferred_lines(for_good) {
+        render(&line, Some(owner), &mut out);
+    }
+    out
 }
 
 impl<S> Layer<S> for JsonLogLayer
@@ -157,6 +166,7 @@ where
 {
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
+        let level = *meta.level();
         let ids = ctx
             .event_span(event)
             .and_then(|span| {
@@ -170,165 +180,128 @@ where
                     .map(|owner| (owner.clone(), owner.trace.root_span_id))
             })
             .filter(|(owner, _)| owner.is_invocation());
-
-        let mut line = Vec::with_capacity(512);
-        line.extend_from_slice(b"{\"timestamp\":\"");
-        push_timestamp(&mut line, SystemTime::now());
-        line.extend_from_slice(b"\",\"level\":\"");
-        line.extend_from_slice(event.metadata().level().as_str().as_bytes());
-        line.push(b'"');
-        // The message first (as Lambda's own JSON logs have it), then the rest.
-        let mut visitor = JsonFields {
-            out: &mut line,
-            message_only: true,
+        let mut fields = Vec::with_capacity(meta.fields().len());
+        event.record(&mut FieldVisitor(&mut fields));
+        let mut line = LogLine {
+            time: SystemTime::now(),
+            level,
+            target: meta.target(),
+            span_id: ids.as_ref().map(|(_, span_id)| *span_id),
+            fields,
+            static_fields: self.static_fields.clone(),
         };
-        event.record(&mut visitor);
-        line.extend_from_slice(&self.static_fields);
-        if let Some((owner, span_id)) = &ids {
-            let trace = &owner.trace;
-            line.extend_from_slice(b",\"cold_start\":");
-            line.extend_from_slice(if trace.cold_start { b"true" } else { b"false" });
-            if let Some(arn) = &trace.function_arn {
-                line.extend_from_slice(b",\"function_arn\":");
-                push_str(&mut line, arn);
-            }
-            if let Some(request_id) = &trace.request_id {
-                line.extend_from_slice(b",\"requestId\":");
-                push_str(&mut line, request_id);
-            }
-            line.extend_from_slice(b",\"xray_trace_id\":");
-            push_str(&mut line, &trace.xray_trace_id);
-            line.extend_from_slice(b",\"trace_id\":");
-            push_str(&mut line, &trace.trace_hex);
-            line.extend_from_slice(b",\"span_id\":");
-            push_str(&mut line, &span_id.hex());
-            line.extend_from_slice(b",\"sampled\":");
-            line.extend_from_slice(if trace.sampled { b"true" } else { b"false" });
-            if let Some(id) = owner.correlation_id() {
-                line.extend_from_slice(b",\"correlation_id\":");
-                push_str(&mut line, id);
-            }
-            if let Some(user) = owner.user() {
-                line.extend_from_slice(b",\"user_id\":");
-                push_str(&mut line, user);
-            }
-        }
-        line.extend_from_slice(b",\"target\":");
-        push_str(&mut line, event.metadata().target());
-        event.record(&mut JsonFields {
-            out: &mut line,
-            message_only: false,
-        });
-        line.extend_from_slice(b"}\n");
-
-        let level = *meta.level();
-        if let Some(buffer) = self.buffer {
-            match &ids {
-                // At or below the buffer's level (more verbose): held, unless this
-                // invocation was picked for DEBUG lines anyway (log sampling).
-                Some((owner, _)) if level >= buffer.level && !owner.trace.debug_sampled => {
-                    return owner.buffer_line(line, buffer.max_bytes);
-                }
-                Some((owner, _)) if level == Level::ERROR && buffer.flush_on_error => {
-                    flush_held(owner, self.dev)
-                }
-                // Outside an invocation there is nothing to hold it for: the level decides.
-                None if level >= buffer.level && !self.targets.would_enable(meta.target(), &level) => return,
-                _ => {}
-            }
-        }
-        if let Some((owner, _)) = &ids {
-            // INFO and below wait for the response (see the module doc); anything more
-            // severe goes now, after what was held before it.
-            if level >= Level::INFO && !self.dev {
+        let owner = ids.map(|(owner, _)| owner);
+        if let Some(owner) = &owner {
+            // INFO and below wait for the response (see the module doc), unrendered;
+            // anything more severe goes now, after what was held before it. (With log
+            // buffering, lines are rendered now: the buffer holds them as bytes.)
+            if level >= Level::INFO && !self.dev && self.buffer.is_none() {
                 match owner.defer_line(line) {
                     Ok(()) => return,
                     Err(given_back) => line = given_back,
                 }
             }
+        }
+        let mut rendered = Vec::with_capacity(512);
+        render(&line, owner.as_deref(), &mut rendered);
+        if let Some(buffer) = self.buffer {
+            match &owner {
+                // At or below the buffer's level (more verbose): held, unless this
+                // invocation was picked for DEBUG lines anyway (log sampling).
+                Some(owner) if level >= buffer.level && !owner.trace.debug_sampled => {
+                    return owner.buffer_line(rendered, buffer.max_bytes);
+                }
+                Some(owner) if level == Level::ERROR && buffer.flush_on_error => flush_held(owner, self.dev),
+                // Outside an invocation there is nothing to hold it for: the level decides.
+                None if level >= buffer.level && !self.targets.would_enable(meta.target(), &level) => return,
+                _ => {}
+            }
+        }
+        if let Some(owner) = &owner {
             write_deferred(owner, false);
         }
-        write_line(&line, self.dev);
+        write_line(&rendered, self.dev);
     }
 }
 
-/// Writes fields as `,"key":value`; the message alone, or everything but it.
-struct JsonFields<'a> {
-    out: &'a mut Vec<u8>,
-    message_only: bool,
+/// Renders `line` as one JSON object and a newline: the message first (as Lambda's own
+/// JSON logs have it), the function's fields, the invocation's ids (`owner`'s, as they are
+/// when it is rendered), then the rest of its fields.
+fn render(line: &LogLine, owner: Option<&Recorder>, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"timestamp\":\"");
+    push_timestamp(out, line.time);
+    out.extend_from_slice(b"\",\"level\":\"");
+    out.extend_from_slice(line.level.as_str().as_bytes());
+    out.push(b'"');
+    for (key, value) in line.fields.iter().filter(|(key, _)| *key == "message") {
+        push_field(out, key, value);
+    }
+    out.extend_from_slice(&line.static_fields);
+    if let (Some(owner), Some(span_id)) = (owner, line.span_id) {
+        let trace = &owner.trace;
+        out.extend_from_slice(b",\"cold_start\":");
+        out.extend_from_slice(if trace.cold_start { b"true" } else { b"false" });
+        if let Some(arn) = &trace.function_arn {
+            out.extend_from_slice(b",\"function_arn\":");
+            push_str(out, arn);
+        }
+        if let Some(request_id) = &trace.request_id {
+            out.extend_from_slice(b",\"requestId\":");
+            push_str(out, request_id);
+        }
+        out.extend_from_slice(b",\"xray_trace_id\":");
+        push_str(out, &trace.xray_trace_id);
+        out.extend_from_slice(b",\"trace_id\":");
+        push_str(out, &trace.trace_hex);
+        out.extend_from_slice(b",\"span_id\":");
+        push_str(out, &span_id.hex());
+        out.extend_from_slice(b",\"sampled\":");
+        out.extend_from_slice(if trace.sampled { b"true" } else { b"false" });
+        if let Some(id) = owner.correlation_id() {
+            out.extend_from_slice(b",\"correlation_id\":");
+            push_str(out, id);
+        }
+        if let Some(user) = owner.user() {
+            out.extend_from_slice(b",\"user_id\":");
+            push_str(out, user);
+        }
+    }
+    out.extend_from_slice(b",\"target\":");
+    push_str(out, line.target);
+    for (key, value) in line.fields.iter().filter(|(key, _)| *key != "message") {
+        push_field(out, key, value);
+    }
+    out.extend_from_slice(b"}\n");
 }
 
-impl JsonFields<'_> {
-    fn wanted(&self, field: &Field) -> bool {
-        (field.name() == "message") == self.message_only
-    }
-
-    fn raw(&mut self, field: &Field, value: impl std::fmt::Display) {
-        if self.wanted(field) {
-            push_key(self.out, field.name());
-            let _ = write!(self.out, "{value}");
+/// Writes `,"key":value`: numbers and booleans as they are, anything else as a string.
+fn push_field(out: &mut Vec<u8>, key: &str, value: &FieldValue) {
+    push_key(out, key);
+    match value {
+        FieldValue::I64(v) => {
+            let _ = write!(out, "{v}");
         }
-    }
-}
-
-impl Visit for JsonFields<'_> {
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.raw(field, value)
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.raw(field, value)
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.raw(field, value)
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        if value.is_finite() {
-            self.raw(field, value)
-        } else {
-            self.record_str(field, &value.to_string())
+        FieldValue::U64(v) => {
+            let _ = write!(out, "{v}");
         }
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if self.wanted(field) {
-            push_key(self.out, field.name());
-            push_str(self.out, value);
+        FieldValue::Bool(v) => out.extend_from_slice(if *v { b"true" } else { b"false" }),
+        FieldValue::F64(v) if v.is_finite() => {
+            let _ = write!(out, "{v}");
         }
+        FieldValue::F64(v) => push_str(out, &v.to_string()),
+        FieldValue::Str(text) | FieldValue::Debug(text) => push_str(out, text),
     }
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if self.wanted(field) {
-            // Formatted straight into the line (a message is `format_args!`: no String).
-            push_key(self.out, field.name());
-            self.out.push(b'"');
-            let _ = std::fmt::Write::write_fmt(&mut JsonStringContent(self.out), format_args!("{value:?}"));
-            self.out.push(b'"');
-        }
-    }
-}
-
-/// Writes text into a JSON string already opened: escaped, without the quotes.
-struct JsonStringContent<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for JsonStringContent<'_> {
-    fn write_str(&mut self, text: &str) -> std::fmt::Result {
-        if text.bytes().any(needs_escape) {
-            let quoted = serde_json::to_vec(text).map_err(|_| std::fmt::Error)?;
-            self.0.extend_from_slice(&quoted[1..quoted.len() - 1]);
-        } else {
-            self.0.extend_from_slice(text.as_bytes());
-        }
-        Ok(())
-    }
-}
-
-/// Whether JSON needs this byte of a string escaped (as serde_json escapes it).
-fn needs_escape(byte: u8) -> bool {
-    byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
 fn push_key(out: &mut Vec<u8>, key: &str) {
     out.push(b',');
     push_str(out, key);
     out.push(b':');
+}
+
+/// Whether JSON needs this byte of a string escaped (as serde_json escapes it).
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
 fn push_str(out: &mut Vec<u8>, value: &str) {
@@ -556,15 +529,6 @@ mod tests {
             let mut ours = Vec::new();
             push_str(&mut ours, value);
             assert_eq!(ours, serde_json::to_vec(value).unwrap(), "{value:?}");
-            // A formatted value (a message) is escaped piece by piece as it is written.
-            let mut formatted = b"\"".to_vec();
-            let pieces = format_args!("{value}, {value}");
-            std::fmt::Write::write_fmt(&mut JsonStringContent(&mut formatted), pieces).unwrap();
-            formatted.push(b'"');
-            assert_eq!(
-                formatted,
-                serde_json::to_vec(&format!("{value}, {value}")).unwrap()
-            );
         }
     }
 

@@ -20,9 +20,44 @@ use crate::{
     emf::MetricSet,
     model::{
         ids::{SpanId, TraceId, Traceparent},
-        Exception, RequestLine, SpanRecord, TraceContext,
+        Exception, FieldValue, RequestLine, SpanRecord, TraceContext,
     },
 };
+
+/// A log line as its parts, not yet rendered as JSON: how an invocation holds its INFO
+/// and DEBUG lines until its response is posted (`logs` renders them then).
+pub(crate) struct LogLine {
+    pub time: std::time::SystemTime,
+    pub level: tracing::Level,
+    pub target: &'static str,
+    /// The span it was logged in (its invocation's root when it had none).
+    pub span_id: Option<SpanId>,
+    /// Its fields in order, the message among them.
+    pub fields: Vec<(&'static str, FieldValue)>,
+    /// The function's fields (`service`, …), rendered once for every line.
+    pub static_fields: Arc<[u8]>,
+}
+
+impl LogLine {
+    /// About how many bytes it renders to (for the bound on held lines).
+    fn size(&self) -> usize {
+        let fields: usize = self
+            .fields
+            .iter()
+            .map(|(key, value)| {
+                let value = match value {
+                    FieldValue::Str(text) | FieldValue::Debug(text) => text.len() + 2,
+                    _ => 24,
+                };
+                key.len() + 4 + value
+            })
+            .sum();
+        LINE_IDS_BYTES + self.static_fields.len() + fields
+    }
+}
+
+/// About what a line's timestamp, level and ids add to it.
+const LINE_IDS_BYTES: usize = 320;
 
 /// Whose work a recorder holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,13 +104,14 @@ pub(crate) struct Recorder {
     exceptions: Mutex<Vec<Exception>>,
     /// Its request, as an error report may name it.
     request: OnceLock<RequestLine>,
-    /// Its INFO and DEBUG lines, held until its response is posted (see `logs`).
-    deferred_lines: Mutex<Vec<u8>>,
+    /// Its INFO and DEBUG lines, held until its response is posted (see `logs`), and
+    /// about how many bytes they render to.
+    deferred_lines: Mutex<(Vec<LogLine>, usize)>,
     /// Set once its lines go at once: the response is out, or the deadline is near.
     lines_go_at_once: std::sync::atomic::AtomicBool,
 }
 
-/// Most bytes of lines held for the response; past it they go at once.
+/// Most bytes (rendered, about) of lines held for the response; past it they go at once.
 const MAX_DEFERRED_LINE_BYTES: usize = 64 * 1024;
 
 /// Errors kept per invocation for its error report.
@@ -101,7 +137,7 @@ impl Recorder {
             faulted: std::sync::atomic::AtomicBool::new(false),
             exceptions: Mutex::new(Vec::new()),
             request: OnceLock::new(),
-            deferred_lines: Mutex::new(Vec::new()),
+            deferred_lines: Mutex::new((Vec::new(), 0)),
             lines_go_at_once: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -235,30 +271,27 @@ impl Recorder {
 
     /// Holds a log line until the response is posted; gives it back when it must go now
     /// (the response is out, the deadline is near, or the held lines reached their bound).
-    pub fn defer_line(&self, line: Vec<u8>) -> Result<(), Vec<u8>> {
+    pub fn defer_line(&self, line: LogLine) -> Result<(), LogLine> {
         if self.lines_go_at_once.load(Ordering::Acquire) {
             return Err(line);
         }
         let mut deferred = lock(&self.deferred_lines);
-        if deferred.len() + line.len() > MAX_DEFERRED_LINE_BYTES {
+        let size = line.size();
+        if deferred.1 + size > MAX_DEFERRED_LINE_BYTES {
             return Err(line);
         }
-        if deferred.is_empty() {
-            // The first line is kept as it is (no copy); later ones are appended to it.
-            *deferred = line;
-        } else {
-            deferred.extend_from_slice(&line);
-        }
+        deferred.0.push(line);
+        deferred.1 += size;
         Ok(())
     }
 
     /// The lines held so far, oldest first (to be written before any later line of the
     /// invocation); with `for_good`, every later line goes at once.
-    pub fn take_deferred_lines(&self, for_good: bool) -> Vec<u8> {
+    pub fn take_deferred_lines(&self, for_good: bool) -> Vec<LogLine> {
         if for_good {
             self.lines_go_at_once.store(true, Ordering::Release);
         }
-        std::mem::take(&mut *lock(&self.deferred_lines))
+        std::mem::take(&mut *lock(&self.deferred_lines)).0
     }
 
     /// Keeps one of the invocation's errors (the first few) for its error report.
