@@ -271,7 +271,7 @@ pub(crate) fn with_span_state<R>(span: &tracing::Span, f: impl FnOnce(&SpanState
 /// Records `fields` on `span` as `span.record` would, one by one, but with one look-up of
 /// its state; returns the recorder of its invocation. For the http face, which learns
 /// several fields at once before the response (each `record` is a dispatch through every
-/// layer: about a microsecond apiece). Only this crate's layer keeps recorded fields.
+/// layer: about 1,000 instructions apiece, callgrind). Only this crate's layer keeps recorded fields.
 pub(crate) fn record_fields<const N: usize>(
     span: &tracing::Span,
     fields: [(&'static str, Option<FieldValue>); N],

@@ -1,7 +1,8 @@
 //! The HTTP face of a function: API Gateway request in, response out, with the
-//! request's method, route, path and status on the invocation span, the standard
-//! metrics, and a handler failure or panic turned into a 500 that names the
-//! request id and nothing internal.
+//! request's method, route, path and status on the invocation span, its request line on
+//! the invocation's recorder (the standard metrics' route, Errors and ClientErrors are
+//! counted from it after the response), and a handler failure or panic turned into a
+//! 500 that names the request id and nothing internal.
 //!
 //! From the request it also learns what the invocation layer cannot see in Lambda's
 //! event envelope: the caller's W3C `traceparent` (a traced browser's span becomes the
