@@ -158,6 +158,11 @@ impl Exporter {
         (request.encode_to_vec(), too_large)
     }
 
+    /// The body size from which requests are gzipped (`None`: never).
+    pub fn gzip_from(&self) -> Option<usize> {
+        self.gzip_from
+    }
+
     /// The request body for encoded requests (concatenated, they are one request):
     /// gzipped from `gzip_from` bytes up.
     pub fn compress(&self, protobuf: Vec<u8>) -> Bytes {
