@@ -209,9 +209,8 @@ pub struct Config {
     pub function_memory_mb: u32,
     /// AWS region (`AWS_REGION`).
     pub region: String,
-    /// Whether this runs under a Lambda Runtime API (`AWS_LAMBDA_RUNTIME_API` is set).
-    pub in_lambda: bool,
-    /// The Runtime API's address (`AWS_LAMBDA_RUNTIME_API`, `host:port`), inside Lambda.
+    /// The Runtime API's address (`AWS_LAMBDA_RUNTIME_API`, `host:port`), inside Lambda
+    /// (see [`Config::in_lambda`]).
     pub runtime_api: Option<String>,
     /// Invocations Lambda may run at once (`AWS_LAMBDA_MAX_CONCURRENCY`, default 1).
     pub max_concurrency: u32,
@@ -335,6 +334,11 @@ impl std::fmt::Debug for RollbarConfig {
 }
 
 impl Config {
+    /// Whether this runs under a Lambda Runtime API (`AWS_LAMBDA_RUNTIME_API` is set).
+    pub fn in_lambda(&self) -> bool {
+        self.runtime_api.is_some()
+    }
+
     /// Reads every setting from the environment (see the constants for names and defaults).
     pub fn from_env() -> Self {
         Self::from_lookup(|name| env::var(name).ok().filter(|v| !v.trim().is_empty()))
@@ -384,7 +388,6 @@ impl Config {
                 .unwrap_or(128),
             ssm_endpoint: ssm_endpoint(&var, &region),
             region,
-            in_lambda: var("AWS_LAMBDA_RUNTIME_API").is_some(),
             runtime_api: var("AWS_LAMBDA_RUNTIME_API"),
             max_concurrency: parse_concurrency(var(AWS_LAMBDA_MAX_CONCURRENCY)),
             managed_instances,

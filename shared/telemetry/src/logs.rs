@@ -191,11 +191,18 @@ where
             static_fields: self.static_fields.clone(),
         };
         let owner = ids.map(|(owner, _)| owner);
+        // Log buffering: at or below the buffer's level (more verbose), an invocation's
+        // line is held in its buffer, unless it was picked for DEBUG lines anyway (log
+        // sampling).
+        let buffered = |owner: &Recorder| {
+            self.buffer
+                .is_some_and(|buffer| level >= buffer.level && !owner.trace.debug_sampled)
+        };
         if let Some(owner) = &owner {
             // INFO and below wait for the response (see the module doc), unrendered;
-            // anything more severe goes now, after what was held before it. (With log
-            // buffering, lines are rendered now: the buffer holds them as bytes.)
-            if level >= Level::INFO && !self.dev && self.buffer.is_none() {
+            // anything more severe goes now, after what was held before it. (A line
+            // for the log buffer is rendered now: the buffer holds bytes.)
+            if level >= Level::INFO && !self.dev && !buffered(owner) {
                 match owner.defer_line(line) {
                     Ok(()) => return,
                     Err(given_back) => line = given_back,
@@ -206,11 +213,7 @@ where
         render(&line, owner.as_deref(), &mut rendered);
         if let Some(buffer) = self.buffer {
             match &owner {
-                // At or below the buffer's level (more verbose): held, unless this
-                // invocation was picked for DEBUG lines anyway (log sampling).
-                Some(owner) if level >= buffer.level && !owner.trace.debug_sampled => {
-                    return owner.buffer_line(rendered, buffer.max_bytes);
-                }
+                Some(owner) if buffered(owner) => return owner.buffer_line(rendered, buffer.max_bytes),
                 Some(owner) if level == Level::ERROR && buffer.flush_on_error => flush_held(owner, self.dev),
                 // Outside an invocation there is nothing to hold it for: the level decides.
                 None if level >= buffer.level && !self.targets.would_enable(meta.target(), &level) => return,

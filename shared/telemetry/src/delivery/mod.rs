@@ -404,7 +404,7 @@ impl Worker {
             rollbar,
             #[cfg(not(feature = "rollbar"))]
             rollbar: (),
-            in_lambda: config.in_lambda,
+            in_lambda: config.in_lambda(),
             #[cfg(all(feature = "otlp", feature = "aws"))]
             secrets,
             stats,

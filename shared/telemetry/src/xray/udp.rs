@@ -18,7 +18,7 @@ impl Sender {
         Self {
             daemon_address: config.xray_daemon_address.clone(),
             function_name: config.function_name.clone(),
-            in_lambda: config.in_lambda,
+            in_lambda: config.in_lambda(),
             target: None,
         }
     }
