@@ -25,6 +25,7 @@ use tracing::{
 use tracing_subscriber::{layer::Context, registry::LookupSpan, Layer};
 
 use crate::{
+    config::is_quiet,
     model::{display, ids::SpanId, Exception, FieldValue, SpanEvent, SpanRecord, TraceContext},
     recorder::Recorder,
 };
@@ -120,9 +121,15 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        // Our own transports' spans are never traced; the subscriber lets through only
+        // their WARN and ERROR ones (for the logs), so most spans skip the look-up.
+        if *attrs.metadata().level() <= Level::WARN && is_quiet(attrs.metadata().target()) {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
-        let parent = span.parent().and_then(|parent| {
-            let ext = parent.extensions();
+        // The nearest recorded ancestor (not one of our transports' spans).
+        let parent = span.scope().skip(1).find_map(|ancestor| {
+            let ext = ancestor.extensions();
             ext.get::<SpanState>()
                 .map(|state| (state.owner.clone(), state.span_id))
         });
@@ -175,7 +182,7 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if *event.metadata().level() != Level::ERROR {
+        if *event.metadata().level() != Level::ERROR || is_quiet(event.metadata().target()) {
             return;
         }
         let Some(span) = ctx.event_span(event) else { return };

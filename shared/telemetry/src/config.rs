@@ -196,6 +196,12 @@ pub(crate) const QUIET_TARGETS: &[&str] = &[
     "tokio_postgres",
 ];
 
+/// Whether `target` is one of [`QUIET_TARGETS`] (or a module under one), as `Targets`
+/// matches them: by prefix.
+pub(crate) fn is_quiet(target: &str) -> bool {
+    QUIET_TARGETS.iter().any(|quiet| target.starts_with(quiet))
+}
+
 /// Everything the telemetry crate needs to know about its surroundings.
 #[derive(Clone, Debug)]
 pub struct Config {

@@ -22,9 +22,13 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
-use crate::{config::Config, model::TraceContext};
+use crate::{
+    config::Config,
+    json::{push_f64, push_int, push_key, push_separator, push_str},
+    model::TraceContext,
+};
 
 const MAX_METRICS_PER_LINE: usize = 100;
 const MAX_DIMENSIONS: usize = 30;
@@ -46,9 +50,10 @@ pub enum Unit {
     None,
 }
 
-impl fmt::Display for Unit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Unit {
+    /// The unit's name in EMF (`Count/Second`).
+    pub fn as_str(self) -> &'static str {
+        match self {
             Unit::Count => "Count",
             Unit::Milliseconds => "Milliseconds",
             Unit::Microseconds => "Microseconds",
@@ -59,7 +64,13 @@ impl fmt::Display for Unit {
             Unit::Percent => "Percent",
             Unit::CountPerSecond => "Count/Second",
             Unit::None => "None",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Unit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -344,67 +355,116 @@ struct Document<'a> {
 impl Document<'_> {
     /// One EMF line: a directive for `metrics` by `dimensions`, and the cold start's
     /// directive when `cold_start` names the function.
+    ///
+    /// Written directly (`json`). A key given twice (metadata named as a dimension, a
+    /// metric named as one) is written once, with its last value, as a JSON map would
+    /// keep it: metadata first, then the document's own keys.
     fn render(
         &self,
         dimensions: &[(String, String)],
         metrics: &[(&Metric, &[f64])],
         cold_start: Option<&str>,
     ) -> Vec<u8> {
-        let mut root = Map::new();
+        // The members' values, rendered into one buffer: (key, where its value is).
+        let mut values = Vec::with_capacity(256);
+        let mut members: Vec<(&str, std::ops::Range<usize>)> = Vec::new();
+        let mut member = |key, values: &mut Vec<u8>, write: &dyn Fn(&mut Vec<u8>)| {
+            let start = values.len();
+            write(values);
+            members.push((key, start..values.len()));
+        };
         for (key, value) in self.metadata {
-            root.insert(key.clone(), value.clone());
-        }
-        let mut directives = Vec::new();
-        if !metrics.is_empty() {
-            let names: Vec<&str> = dimensions.iter().map(|(n, _)| n.as_str()).collect();
-            directives.push(json!({
-                "Namespace": self.namespace,
-                "Dimensions": [names],
-                "Metrics": metrics.iter().map(|(m, _)| {
-                    let mut definition = json!({ "Name": m.name, "Unit": m.unit.to_string() });
-                    if m.high_resolution {
-                        definition["StorageResolution"] = json!(1);
-                    }
-                    definition
-                }).collect::<Vec<_>>(),
-            }));
+            member(key, &mut values, &|out| {
+                let _ = serde_json::to_writer(&mut *out, value);
+            });
         }
         if let Some(function_name) = cold_start {
-            directives.push(json!({
-                "Namespace": self.namespace,
-                "Dimensions": [["service", "function_name"]],
-                "Metrics": [{ "Name": "ColdStart", "Unit": "Count" }],
-            }));
-            root.insert("function_name".into(), json!(function_name));
-            root.insert("ColdStart".into(), json!(1));
+            member("function_name", &mut values, &|out| push_str(out, function_name));
+            member("ColdStart", &mut values, &|out| push_int(out, 1));
         }
-        root.insert(
-            "_aws".into(),
-            json!({ "Timestamp": self.timestamp, "CloudWatchMetrics": directives }),
-        );
+        member("_aws", &mut values, &|out| {
+            self.push_aws(out, dimensions, metrics, cold_start.is_some())
+        });
         for (name, value) in dimensions {
-            root.insert(name.clone(), json!(value));
+            member(name, &mut values, &|out| push_str(out, value));
         }
-        for (metric, values) in metrics {
-            root.insert(
-                metric.name.clone(),
-                if values.len() == 1 {
-                    json!(values[0])
-                } else {
-                    json!(values)
-                },
-            );
+        for (metric, metric_values) in metrics {
+            member(&metric.name, &mut values, &|out| match metric_values {
+                [value] => push_f64(out, *value),
+                _ => {
+                    out.push(b'[');
+                    for value in metric_values.iter() {
+                        push_separator(out);
+                        push_f64(out, *value);
+                    }
+                    out.push(b']');
+                }
+            });
         }
         // Not dimensions: searchable properties that tie the metrics to the trace.
         if let Some(trace) = self.trace {
             if let Some(request_id) = &trace.request_id {
-                root.insert("requestId".into(), json!(request_id));
+                member("requestId", &mut values, &|out| push_str(out, request_id));
             }
-            root.insert("xray_trace_id".into(), json!(trace.xray_trace_id));
+            member("xray_trace_id", &mut values, &|out| {
+                push_str(out, &trace.xray_trace_id)
+            });
         }
-        let mut line = serde_json::to_vec(&Value::Object(root)).unwrap_or_default();
-        line.push(b'\n');
+        let mut line = Vec::with_capacity(values.len() + 64 * members.len());
+        line.push(b'{');
+        for (i, (key, range)) in members.iter().enumerate() {
+            if members[i + 1..].iter().any(|(later, _)| later == key) {
+                continue;
+            }
+            push_key(&mut line, key);
+            line.extend_from_slice(&values[range.clone()]);
+        }
+        line.extend_from_slice(b"}\n");
         line
+    }
+
+    /// `{"Timestamp":…,"CloudWatchMetrics":[…]}`: the directives.
+    fn push_aws(
+        &self,
+        out: &mut Vec<u8>,
+        dimensions: &[(String, String)],
+        metrics: &[(&Metric, &[f64])],
+        cold_start: bool,
+    ) {
+        out.extend_from_slice(b"{\"Timestamp\":");
+        push_int(out, self.timestamp);
+        out.extend_from_slice(b",\"CloudWatchMetrics\":[");
+        if !metrics.is_empty() {
+            out.extend_from_slice(b"{\"Namespace\":");
+            push_str(out, self.namespace);
+            out.extend_from_slice(b",\"Dimensions\":[[");
+            for (name, _) in dimensions {
+                push_separator(out);
+                push_str(out, name);
+            }
+            out.extend_from_slice(b"]],\"Metrics\":[");
+            for (metric, _) in metrics {
+                push_separator(out);
+                out.extend_from_slice(b"{\"Name\":");
+                push_str(out, &metric.name);
+                out.extend_from_slice(b",\"Unit\":");
+                push_str(out, metric.unit.as_str());
+                if metric.high_resolution {
+                    out.extend_from_slice(b",\"StorageResolution\":1");
+                }
+                out.push(b'}');
+            }
+            out.extend_from_slice(b"]}");
+        }
+        if cold_start {
+            push_separator(out);
+            out.extend_from_slice(b"{\"Namespace\":");
+            push_str(out, self.namespace);
+            out.extend_from_slice(
+                b",\"Dimensions\":[[\"service\",\"function_name\"]],\"Metrics\":[{\"Name\":\"ColdStart\",\"Unit\":\"Count\"}]}",
+            );
+        }
+        out.extend_from_slice(b"]}");
     }
 }
 
@@ -460,6 +520,7 @@ fn check_dimension(name: &str, value: &str) -> Result<(), MetricError> {
 mod tests {
     use super::*;
     use crate::model::ids::TraceId;
+    use serde_json::json;
 
     fn set() -> MetricSet {
         MetricSet::new(&Config::from_lookup(|name| {
@@ -548,6 +609,38 @@ mod tests {
         );
         assert_eq!(single["Payment"], 1.0);
         assert!(single.get("Shared").is_none() && single.get("environment").is_none());
+    }
+
+    #[test]
+    fn a_key_given_twice_is_written_once_with_its_last_value() {
+        let mut metrics = set();
+        metrics.add_dimension("tenant", "acme").unwrap();
+        metrics.add_metadata("tenant", json!("from metadata")).unwrap();
+        metrics.add_metadata("Booked", json!("from metadata")).unwrap();
+        metrics.add("Booked", Unit::Count, 2.0, true).unwrap();
+        let lines = metrics.take_lines(Some(&trace(true)));
+        let text = String::from_utf8(lines[1].clone()).unwrap();
+        assert_eq!(text.matches("\"tenant\":").count(), 1, "{text}");
+        assert_eq!(text.matches("\"Booked\":").count(), 1, "{text}");
+        let own = parse(&lines[1]);
+        assert_eq!(own["tenant"], "acme");
+        assert_eq!(own["Booked"], 2.0);
+        let directive = &own["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(
+            directive["Metrics"],
+            json!([{ "Name": "Booked", "Unit": "Count", "StorageResolution": 1 }])
+        );
+        // The cold start's document (no built-in metrics were added): its directive alone.
+        let builtin = parse(&lines[0]);
+        assert_eq!(builtin["ColdStart"], 1);
+        assert_eq!(
+            builtin["_aws"]["CloudWatchMetrics"],
+            json!([{
+                "Namespace": "Cruddur",
+                "Dimensions": [["service", "function_name"]],
+                "Metrics": [{ "Name": "ColdStart", "Unit": "Count" }],
+            }])
+        );
     }
 
     #[test]

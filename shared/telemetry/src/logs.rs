@@ -28,13 +28,13 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::{layer::Context, registry::LookupSpan, Layer};
 
 use serde_json::Value;
-use tracing::{subscriber::Interest, Level, Metadata};
-use tracing_subscriber::{filter::Targets, layer::Filter};
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
 
 use crate::{
     capture::{FieldVisitor, Sink, SpanState},
     config::Config,
-    model::FieldValue,
+    json::{push_f64, push_int, push_key, push_str, push_value},
     recorder::{LogLine, Recorder},
 };
 
@@ -76,6 +76,10 @@ pub(crate) struct JsonLogLayer {
     static_fields: Arc<[u8]>,
     /// The configured level's filter: lines that would be written without buffering.
     targets: Targets,
+    /// Lines log buffering holds (they reach the layer, which holds them).
+    buffered: Option<Targets>,
+    /// Invocations picked by log sampling log at DEBUG where `targets` allows less.
+    sampled: Option<Targets>,
     buffer: Option<Buffering>,
     /// Pretty-printed lines for a person at a terminal (`POWERTOOLS_DEV`).
     dev: bool,
@@ -92,25 +96,42 @@ struct Buffering {
 
 impl JsonLogLayer {
     pub fn new(config: &Config, targets: Targets, sink: Arc<dyn Sink>) -> Self {
+        // Written after the level, each member with its comma.
+        let member = |out: &mut Vec<u8>, key: &str| {
+            out.push(b',');
+            push_str(out, key);
+            out.push(b':');
+        };
         let mut static_fields = Vec::new();
         for (key, value) in [
             ("service", &config.service_name),
             ("function_name", &config.function_name),
             ("function_version", &config.function_version),
         ] {
-            push_key(&mut static_fields, key);
+            member(&mut static_fields, key);
             push_str(&mut static_fields, value);
         }
-        push_key(&mut static_fields, "function_memory_size");
-        let _ = write!(static_fields, "{}", config.function_memory_mb);
+        member(&mut static_fields, "function_memory_size");
+        push_int(&mut static_fields, config.function_memory_mb);
         if config.debug_sample_rate > 0.0 {
-            push_key(&mut static_fields, "sampling_rate");
-            let _ = write!(static_fields, "{}", config.debug_sample_rate);
+            member(&mut static_fields, "sampling_rate");
+            push_f64(&mut static_fields, config.debug_sample_rate);
         }
+        // Our own transports log from WARN only, whatever the level (`QUIET_TARGETS`).
+        let quiet = |targets: Targets| {
+            targets.with_targets(crate::config::QUIET_TARGETS.iter().map(|q| (*q, Level::WARN)))
+        };
+        let buffered = config
+            .log_buffer_level
+            .map(|level| quiet(targets.clone().with_default(level)));
+        let sampled =
+            (config.debug_sample_rate > 0.0).then(|| quiet(targets.clone().with_default(Level::DEBUG)));
         Self {
             sink,
             static_fields: static_fields.into(),
-            targets,
+            targets: quiet(targets),
+            buffered,
+            sampled,
             buffer: config.log_buffer_level.map(|level| Buffering {
                 level,
                 max_bytes: config.log_buffer_max_bytes,
@@ -167,19 +188,38 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
         let level = *meta.level();
+        // This layer's own filter (the subscriber's filter lets through what any layer
+        // takes): the configured level, what log buffering holds, and DEBUG for the
+        // invocations log sampling picked.
+        let wanted = |targets: &Option<Targets>| {
+            targets
+                .as_ref()
+                .is_some_and(|targets| targets.would_enable(meta.target(), &level))
+        };
+        let configured = self.targets.would_enable(meta.target(), &level) || wanted(&self.buffered);
+        if !configured && !wanted(&self.sampled) {
+            return;
+        }
+        // The line's span is the innermost one this crate records (one of our own
+        // transports' spans has no state).
         let ids = ctx
-            .event_span(event)
-            .and_then(|span| {
-                span.extensions()
-                    .get::<SpanState>()
-                    .map(|state| (state.owner.clone(), state.span_id))
+            .event_scope(event)
+            .and_then(|mut scope| {
+                scope.find_map(|span| {
+                    span.extensions()
+                        .get::<SpanState>()
+                        .map(|state| (state.owner.clone(), state.span_id))
+                })
             })
             .or_else(|| {
                 self.sink
                     .orphan_owner()
                     .map(|owner| (owner.clone(), owner.trace.root_span_id))
-            })
-            .filter(|(owner, _)| owner.is_invocation());
+            });
+        if !configured && !ids.as_ref().is_some_and(|(owner, _)| owner.trace.debug_sampled) {
+            return;
+        }
+        let ids = ids.filter(|(owner, _)| owner.is_invocation());
         let mut fields = Vec::with_capacity(meta.fields().len());
         event.record(&mut FieldVisitor(&mut fields));
         let mut line = LogLine {
@@ -237,7 +277,8 @@ fn render(line: &LogLine, owner: Option<&Recorder>, out: &mut Vec<u8>) {
     out.extend_from_slice(line.level.as_str().as_bytes());
     out.push(b'"');
     for (key, value) in line.fields.iter().filter(|(key, _)| *key == "message") {
-        push_field(out, key, value);
+        push_key(out, key);
+        push_value(out, value);
     }
     out.extend_from_slice(&line.static_fields);
     if let (Some(owner), Some(span_id)) = (owner, line.span_id) {
@@ -272,125 +313,10 @@ fn render(line: &LogLine, owner: Option<&Recorder>, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"target\":");
     push_str(out, line.target);
     for (key, value) in line.fields.iter().filter(|(key, _)| *key != "message") {
-        push_field(out, key, value);
+        push_key(out, key);
+        push_value(out, value);
     }
     out.extend_from_slice(b"}\n");
-}
-
-/// Writes `,"key":value`: numbers and booleans as they are, anything else as a string.
-fn push_field(out: &mut Vec<u8>, key: &str, value: &FieldValue) {
-    push_key(out, key);
-    match value {
-        FieldValue::I64(v) => {
-            let _ = write!(out, "{v}");
-        }
-        FieldValue::U64(v) => {
-            let _ = write!(out, "{v}");
-        }
-        FieldValue::Bool(v) => out.extend_from_slice(if *v { b"true" } else { b"false" }),
-        FieldValue::F64(v) if v.is_finite() => {
-            let _ = write!(out, "{v}");
-        }
-        FieldValue::F64(v) => push_str(out, &v.to_string()),
-        FieldValue::Str(text) | FieldValue::Debug(text) => push_str(out, text),
-    }
-}
-
-fn push_key(out: &mut Vec<u8>, key: &str) {
-    out.push(b',');
-    push_str(out, key);
-    out.push(b':');
-}
-
-/// Whether JSON needs this byte of a string escaped (as serde_json escapes it).
-fn needs_escape(byte: u8) -> bool {
-    byte < 0x20 || byte == b'"' || byte == b'\\'
-}
-
-fn push_str(out: &mut Vec<u8>, value: &str) {
-    // Most values (ids, names, keys) need no escaping: copied at once.
-    if value.bytes().any(needs_escape) {
-        let _ = serde_json::to_writer(&mut *out, value);
-    } else {
-        out.push(b'"');
-        out.extend_from_slice(value.as_bytes());
-        out.push(b'"');
-    }
-}
-
-/// Which events become log lines: the configured level, plus DEBUG for the
-/// invocations picked by log sampling.
-pub(crate) struct LogFilter {
-    targets: Targets,
-    /// Sampled invocations log at DEBUG where `targets` allows less.
-    sampled: Option<Targets>,
-    /// Lines log buffering holds (they reach the layer, which holds them).
-    buffered: Option<Targets>,
-    sink: Arc<dyn Sink>,
-}
-
-impl LogFilter {
-    pub fn new(targets: Targets, config: &Config, sink: Arc<dyn Sink>) -> Self {
-        let sampled = (config.debug_sample_rate > 0.0)
-            .then(|| targets.clone().with_default(Level::DEBUG))
-            .map(|t| t.with_targets(crate::config::QUIET_TARGETS.iter().map(|q| (*q, Level::WARN))));
-        let buffered = config
-            .log_buffer_level
-            .map(|level| targets.clone().with_default(level))
-            .map(|t| t.with_targets(crate::config::QUIET_TARGETS.iter().map(|q| (*q, Level::WARN))));
-        Self {
-            targets,
-            sampled,
-            buffered,
-            sink,
-        }
-    }
-
-    /// Whether the invocation the current span belongs to was picked for DEBUG lines.
-    fn debug_sampled<S>(&self, ctx: &Context<'_, S>) -> bool
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        let owner: Option<Arc<Recorder>> = ctx
-            .lookup_current()
-            .and_then(|span| span.extensions().get::<SpanState>().map(|s| s.owner.clone()))
-            .or_else(|| self.sink.orphan_owner());
-        owner.is_some_and(|owner| owner.trace.debug_sampled)
-    }
-}
-
-impl<S> Filter<S> for LogFilter
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn enabled(&self, meta: &Metadata<'_>, ctx: &Context<'_, S>) -> bool {
-        self.targets.would_enable(meta.target(), meta.level())
-            || self
-                .buffered
-                .as_ref()
-                .is_some_and(|b| b.would_enable(meta.target(), meta.level()))
-            || self.sampled.as_ref().is_some_and(|sampled| {
-                sampled.would_enable(meta.target(), meta.level()) && self.debug_sampled(ctx)
-            })
-    }
-
-    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        let buffered = self
-            .buffered
-            .as_ref()
-            .is_some_and(|b| b.would_enable(meta.target(), meta.level()));
-        if self.targets.would_enable(meta.target(), meta.level()) || buffered {
-            Interest::always()
-        } else if self
-            .sampled
-            .as_ref()
-            .is_some_and(|s| s.would_enable(meta.target(), meta.level()))
-        {
-            Interest::sometimes()
-        } else {
-            Interest::never()
-        }
-    }
 }
 
 /// What replaces a redacted value.
@@ -516,22 +442,6 @@ mod tests {
             push_timestamp(&mut ours, at);
             let theirs = OffsetDateTime::from(at).format(format).unwrap();
             assert_eq!(String::from_utf8(ours).unwrap(), theirs);
-        }
-    }
-
-    #[test]
-    fn strings_are_escaped_as_serde_json_escapes_them() {
-        for value in [
-            "plain",
-            "",
-            "quote \" and \\",
-            "tab\tnew\nline",
-            "ünïcode ✓",
-            "\u{7f}\u{1}",
-        ] {
-            let mut ours = Vec::new();
-            push_str(&mut ours, value);
-            assert_eq!(ours, serde_json::to_vec(value).unwrap(), "{value:?}");
         }
     }
 

@@ -1,12 +1,17 @@
 //! Encoding spans as X-Ray segment documents (pure functions, no I/O).
+//!
+//! Documents are written directly (`json`): a `serde_json::Value` tree cost about
+//! 65,000 instructions an invocation on the home route, most of what X-Ray added after
+//! the response (callgrind).
 
-use std::collections::HashMap;
+use std::{collections::HashMap, ops::Range};
 
-use serde_json::{json, Map, Value};
-
-use crate::model::{
-    display, is_annotation_value, FieldValue, SpanRecord, MAX_ANNOTATIONS, MAX_ANNOTATION_VALUE_CHARS,
-    XRAY_OWN_FIELD_PREFIXES,
+use crate::{
+    json::{push_bool, push_f64, push_int, push_key, push_separator, push_str},
+    model::{
+        display, is_annotation_value, FieldValue, SpanRecord, MAX_ANNOTATIONS, MAX_ANNOTATION_VALUE_CHARS,
+        XRAY_OWN_FIELD_PREFIXES,
+    },
 };
 
 /// The daemon's header line, before every document.
@@ -61,70 +66,128 @@ struct Tree<'a> {
     function_name: &'a str,
 }
 
+/// How much of a node a document carries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    /// The node and its subtree.
+    Subtree,
+    /// The node alone (its children go as documents of their own).
+    Node,
+    /// The node alone, without its metadata.
+    Bare,
+}
+
 impl Tree<'_> {
     /// Emits the subtree at `i` as one document, or split when too large.
     fn emit(&self, i: usize, in_lambda: bool, out: &mut Vec<Vec<u8>>, dropped: &mut usize) {
-        let mut doc = self.document(i, in_lambda);
-        doc["subsegments"] = Value::Array(self.children[i].iter().map(|&c| self.nested(c)).collect());
-        if self.children[i].is_empty() {
-            doc.as_object_mut().expect("object").remove("subsegments");
-        }
-        if let Some(datagram) = datagram(&doc) {
+        let mut datagram = Vec::with_capacity(1024);
+        let fits = |datagram: &mut Vec<u8>, detail| {
+            datagram.clear();
+            datagram.extend_from_slice(HEADER.as_bytes());
+            self.push_document(datagram, i, in_lambda, detail);
+            datagram.len() <= MAX_DATAGRAM_BYTES
+        };
+        if fits(&mut datagram, Detail::Subtree) {
             out.push(datagram);
             return;
         }
         // Too large: the node alone, then each child as its own document.
-        doc.as_object_mut().expect("object").remove("subsegments");
-        match datagram(&doc).or_else(|| {
-            doc.as_object_mut().expect("object").remove("metadata");
-            datagram(&doc)
-        }) {
-            Some(datagram) => out.push(datagram),
-            None => *dropped += 1,
+        if fits(&mut datagram, Detail::Node) || fits(&mut datagram, Detail::Bare) {
+            out.push(datagram);
+        } else {
+            *dropped += 1;
         }
         for &child in &self.children[i] {
             self.emit(child, true, out, dropped);
         }
     }
 
-    fn nested(&self, i: usize) -> Value {
-        let mut doc = body(self.spans[i], self.function_name);
-        if !self.children[i].is_empty() {
-            doc["subsegments"] = Value::Array(self.children[i].iter().map(|&c| self.nested(c)).collect());
-        }
-        doc
-    }
-
     /// A top-level document: a subsegment with `trace_id`/`parent_id`, or a segment.
-    fn document(&self, i: usize, in_lambda: bool) -> Value {
+    fn push_document(&self, out: &mut Vec<u8>, i: usize, in_lambda: bool, detail: Detail) {
         let span = self.spans[i];
-        let mut doc = body(span, self.function_name);
-        doc["trace_id"] = json!(span.trace.xray_trace_id);
+        out.push(b'{');
+        push_body(out, span, self.function_name, detail != Detail::Bare);
+        push_key(out, "trace_id");
+        push_str(out, &span.trace.xray_trace_id);
         match span.parent_id {
             Some(parent) if in_lambda || !span.is_invocation => {
-                doc["type"] = json!("subsegment");
-                doc["parent_id"] = json!(parent.to_string());
+                push_key(out, "type");
+                push_str(out, "subsegment");
+                push_key(out, "parent_id");
+                push_str(out, &parent.hex());
             }
             parent => {
                 // Outside Lambda there is no facade segment: the invocation is the segment.
-                doc["origin"] = json!("AWS::Lambda::Function");
+                push_key(out, "origin");
+                push_str(out, "AWS::Lambda::Function");
                 if let Some(parent) = parent {
-                    doc["parent_id"] = json!(parent.to_string());
+                    push_key(out, "parent_id");
+                    push_str(out, &parent.hex());
                 }
             }
         }
-        doc
+        if detail == Detail::Subtree {
+            self.push_subsegments(out, i);
+        }
+        out.push(b'}');
+    }
+
+    /// `"subsegments":[…]`, the node's children with their subtrees; nothing without children.
+    fn push_subsegments(&self, out: &mut Vec<u8>, i: usize) {
+        if self.children[i].is_empty() {
+            return;
+        }
+        push_key(out, "subsegments");
+        out.push(b'[');
+        for &child in &self.children[i] {
+            push_separator(out);
+            out.push(b'{');
+            push_body(out, self.spans[child], self.function_name, true);
+            self.push_subsegments(out, child);
+            out.push(b'}');
+        }
+        out.push(b']');
     }
 }
 
-fn datagram(doc: &Value) -> Option<Vec<u8>> {
-    let mut bytes = HEADER.as_bytes().to_vec();
-    serde_json::to_writer(&mut bytes, doc).ok()?;
-    (bytes.len() <= MAX_DATAGRAM_BYTES).then_some(bytes)
+/// An object's members gathered before they are written, so that a key given twice is
+/// written once, with its last value (as a JSON map keeps it): the values rendered in
+/// one buffer.
+#[derive(Default)]
+struct Members {
+    keys: Vec<(String, Range<usize>)>,
+    values: Vec<u8>,
 }
 
-/// The fields every (sub)segment has, without trace/parent ids or children.
-fn body(span: &SpanRecord, function_name: &str) -> Value {
+impl Members {
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn insert(&mut self, key: String, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.values.len();
+        write(&mut self.values);
+        let range = start..self.values.len();
+        match self.keys.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = range,
+            None => self.keys.push((key, range)),
+        }
+    }
+
+    /// Writes `{…}`.
+    fn push_object(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (key, range) in &self.keys {
+            push_key(out, key);
+            out.extend_from_slice(&self.values[range.clone()]);
+        }
+        out.push(b'}');
+    }
+}
+
+/// The members every (sub)segment has, without trace/parent ids or children (the object's
+/// `{` is written, not its `}`); `metadata` keeps the metadata block.
+fn push_body(out: &mut Vec<u8>, span: &SpanRecord, function_name: &str, metadata: bool) {
     let is_aws_call = span.str_field("rpc.system") == Some("aws-api");
     let is_client = span.str_field("otel.kind") == Some("client");
     let name = if span.is_invocation {
@@ -141,20 +204,23 @@ fn body(span: &SpanRecord, function_name: &str) -> Value {
     } else {
         span.name
     };
-    let mut doc = json!({
-        "name": sanitize_name(name),
-        "id": span.span_id.to_string(),
-        "start_time": epoch_secs(span.start),
-        "end_time": epoch_secs(span.end),
-    });
-    let mut annotations = Map::new();
-    let mut metadata = Map::new();
+    push_key(out, "name");
+    push_str(out, &sanitize_name(name));
+    push_key(out, "id");
+    push_str(out, &span.span_id.hex());
+    push_key(out, "start_time");
+    push_f64(out, epoch_secs(span.start));
+    push_key(out, "end_time");
+    push_f64(out, epoch_secs(span.end));
+
+    let mut annotations = Members::default();
+    let mut metadata_members = Members::default();
     if span.is_invocation {
-        annotations.insert("ColdStart".into(), json!(span.trace.cold_start));
+        annotations.insert("ColdStart".into(), |out| push_bool(out, span.trace.cold_start));
     }
     for (key, value) in &span.fields {
         if let Some(key) = key.strip_prefix("xray.metadata.") {
-            metadata.insert(key.to_owned(), json!(display(value)));
+            metadata_members.insert(key.to_owned(), |out| push_str(out, &display(value)));
             continue;
         }
         // These become X-Ray's own `http`/`aws` blocks, not annotations.
@@ -169,111 +235,130 @@ fn body(span: &SpanRecord, function_name: &str) -> Value {
         }
         match value {
             FieldValue::Debug(text) | FieldValue::Str(text) if !is_annotation_value(value) => {
-                metadata.insert((*key).to_owned(), json!(text));
+                metadata_members.insert((*key).to_owned(), |out| push_str(out, text));
             }
             _ if annotations.len() >= MAX_ANNOTATIONS => {
-                metadata.insert((*key).to_owned(), annotation_value(value));
+                metadata_members.insert((*key).to_owned(), |out| push_annotation_value(out, value));
             }
-            _ => {
-                annotations.insert(annotation_key(key), annotation_value(value));
-            }
+            _ => annotations.insert(annotation_key(key), |out| push_annotation_value(out, value)),
         }
     }
-    if !annotations.is_empty() {
-        doc["annotations"] = Value::Object(annotations);
+    if annotations.len() > 0 {
+        push_key(out, "annotations");
+        annotations.push_object(out);
     }
-    if !metadata.is_empty() {
-        doc["metadata"] = json!({ "default": metadata });
+    if metadata && metadata_members.len() > 0 {
+        push_key(out, "metadata");
+        out.extend_from_slice(b"{\"default\":");
+        metadata_members.push_object(out);
+        out.push(b'}');
     }
+
     let status = span.int_field("http.response.status_code");
     if let Some(method) = span.str_field("http.request.method") {
-        let mut request = json!({ "method": method });
+        out.extend_from_slice(b",\"http\":{\"request\":{\"method\":");
+        push_str(out, method);
         if let Some(url) = span.str_field("url.full").or_else(|| span.str_field("url.path")) {
-            request["url"] = json!(url);
+            push_key(out, "url");
+            push_str(out, url);
         }
-        doc["http"] = json!({ "request": request });
+        out.push(b'}');
         if let Some(status) = status {
-            doc["http"]["response"] = json!({ "status": status });
+            out.extend_from_slice(b",\"response\":{\"status\":");
+            push_int(out, status);
+            out.push(b'}');
         }
+        out.push(b'}');
     }
     if is_aws_call {
-        doc["namespace"] = json!("aws");
-        let mut aws = json!({ "operation": span.str_field("rpc.method").unwrap_or_default() });
-        if let Some(region) = span.str_field("cloud.region") {
-            aws["region"] = json!(region);
+        push_key(out, "namespace");
+        push_str(out, "aws");
+        out.extend_from_slice(b",\"aws\":{\"operation\":");
+        push_str(out, span.str_field("rpc.method").unwrap_or_default());
+        for (key, field) in [("region", "cloud.region"), ("request_id", "aws.request_id")] {
+            if let Some(value) = span.str_field(field) {
+                push_key(out, key);
+                push_str(out, value);
+            }
         }
-        if let Some(request_id) = span.str_field("aws.request_id") {
-            aws["request_id"] = json!(request_id);
-        }
-        doc["aws"] = aws;
+        out.push(b'}');
     } else if let Some(database_type) = span.str_field("db.system") {
         // A database query: X-Ray's `sql` block (no parameter values ever reach it).
-        doc["namespace"] = json!("remote");
-        let mut sql = json!({ "database_type": database_type });
-        if let Some(url) = span
+        push_key(out, "namespace");
+        push_str(out, "remote");
+        out.extend_from_slice(b",\"sql\":{\"database_type\":");
+        push_str(out, database_type);
+        let url = span
             .str_field("db.connection_string")
-            .or_else(|| span.str_field("server.address"))
-        {
-            sql["url"] = json!(url);
+            .or_else(|| span.str_field("server.address"));
+        for (key, value) in [
+            ("url", url),
+            ("sanitized_query", span.str_field("db.query.text")),
+            ("user", span.str_field("db.user")),
+        ] {
+            if let Some(value) = value {
+                push_key(out, key);
+                push_str(out, value);
+            }
         }
-        if let Some(query) = span.str_field("db.query.text") {
-            sql["sanitized_query"] = json!(query);
-        }
-        if let Some(user) = span.str_field("db.user") {
-            sql["user"] = json!(user);
-        }
-        doc["sql"] = sql;
+        out.push(b'}');
     } else if is_client {
-        doc["namespace"] = json!("remote");
+        push_key(out, "namespace");
+        push_str(out, "remote");
     }
+
     let throttled = matches!(span.field("aws.throttled"), Some(FieldValue::Bool(true)));
-    match status {
-        Some(429) => {
-            doc["error"] = json!(true);
-            doc["throttle"] = json!(true);
+    let (error, throttle) = match status {
+        Some(429) => (true, true),
+        Some(400..=499) => (true, throttled),
+        _ => (false, false),
+    };
+    let fault = matches!(status, Some(500..)) || span.error.is_some();
+    for (key, set) in [("error", error), ("throttle", throttle), ("fault", fault)] {
+        if set {
+            push_key(out, key);
+            push_bool(out, true);
         }
-        Some(400..=499) if throttled => {
-            doc["error"] = json!(true);
-            doc["throttle"] = json!(true);
-        }
-        Some(400..=499) => doc["error"] = json!(true),
-        Some(500..) => doc["fault"] = json!(true),
-        _ => {}
     }
     if let Some(message) = &span.error {
-        doc["fault"] = json!(true);
-        let exceptions: Vec<Value> = span
-            .events
-            .iter()
-            .filter(|e| e.name == "exception")
-            .map(|e| {
-                let field = |k: &str| e.fields.iter().find(|(key, _)| *key == k).map(|(_, v)| display(v));
-                let mut exception = json!({
-                    "id": crate::model::ids::SpanId::generate().to_string(),
-                    "message": field("exception.message").or_else(|| field("message")).unwrap_or_else(|| message.clone()),
-                    "type": field("exception.type").unwrap_or_else(|| "Error".into()),
-                });
-                if let Some(stack) = field("exception.stacktrace").filter(|s| !s.is_empty()) {
-                    exception["stack"] = json!(crate::panics::frames(&stack, MAX_STACK_FRAMES));
-                }
-                exception
-            })
-            .collect();
-        doc["cause"] = json!({ "exceptions": exceptions });
+        out.extend_from_slice(b",\"cause\":{\"exceptions\":[");
+        for event in span.events.iter().filter(|e| e.name == "exception") {
+            let field = |k: &str| {
+                event
+                    .fields
+                    .iter()
+                    .find(|(key, _)| *key == k)
+                    .map(|(_, v)| display(v))
+            };
+            push_separator(out);
+            out.extend_from_slice(b"{\"id\":");
+            push_str(out, &crate::model::ids::SpanId::generate().hex());
+            push_key(out, "message");
+            let text = field("exception.message").or_else(|| field("message"));
+            push_str(out, text.as_deref().unwrap_or(message));
+            push_key(out, "type");
+            push_str(out, field("exception.type").as_deref().unwrap_or("Error"));
+            if let Some(stack) = field("exception.stacktrace").filter(|s| !s.is_empty()) {
+                push_key(out, "stack");
+                let _ = serde_json::to_writer(&mut *out, &crate::panics::frames(&stack, MAX_STACK_FRAMES));
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
     }
-    doc
 }
 
-fn annotation_value(value: &FieldValue) -> Value {
+fn push_annotation_value(out: &mut Vec<u8>, value: &FieldValue) {
     match value {
-        FieldValue::Str(s) | FieldValue::Debug(s) => {
-            json!(s.chars().take(MAX_ANNOTATION_VALUE_CHARS).collect::<String>())
-        }
-        FieldValue::I64(v) => json!(v),
-        FieldValue::U64(v) => json!(v),
-        FieldValue::F64(v) if v.is_finite() => json!(v),
-        FieldValue::F64(v) => json!(v.to_string()),
-        FieldValue::Bool(v) => json!(v),
+        FieldValue::Str(s) | FieldValue::Debug(s) => match s.char_indices().nth(MAX_ANNOTATION_VALUE_CHARS) {
+            Some((cut, _)) => push_str(out, &s[..cut]),
+            None => push_str(out, s),
+        },
+        FieldValue::I64(v) => push_int(out, *v),
+        FieldValue::U64(v) => push_int(out, *v),
+        FieldValue::F64(v) if v.is_finite() => push_f64(out, *v),
+        FieldValue::F64(v) => push_str(out, &v.to_string()),
+        FieldValue::Bool(v) => push_bool(out, *v),
     }
 }
 
@@ -318,6 +403,7 @@ mod tests {
         ids::{SpanId, TraceId},
         TraceContext,
     };
+    use serde_json::Value;
     use std::{sync::Arc, time::SystemTime};
 
     const FACADE: u64 = 0xfacade;
