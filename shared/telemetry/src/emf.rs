@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::{
     config::Config,
-    json::{push_f64, push_int, push_key, push_separator, push_str},
+    json::{push_f64, push_int, push_separator, push_str, Object},
     model::TraceContext,
 };
 
@@ -357,43 +357,36 @@ impl Document<'_> {
     /// directive when `cold_start` names the function.
     ///
     /// Written directly (`json`). A key given twice (metadata named as a dimension, a
-    /// metric named as one) is written once, with its last value, as a JSON map would
-    /// keep it: metadata first, then the document's own keys.
+    /// metric named as one) is written once, with its last value: metadata first, then
+    /// the document's own keys.
     fn render(
         &self,
         dimensions: &[(String, String)],
         metrics: &[(&Metric, &[f64])],
         cold_start: Option<&str>,
     ) -> Vec<u8> {
-        // The members' values, rendered into one buffer: (key, where its value is).
-        let mut values = Vec::with_capacity(256);
-        let mut members: Vec<(&str, std::ops::Range<usize>)> = Vec::new();
-        let mut member = |key, values: &mut Vec<u8>, write: &dyn Fn(&mut Vec<u8>)| {
-            let start = values.len();
-            write(values);
-            members.push((key, start..values.len()));
-        };
+        let mut root = Object::default();
         for (key, value) in self.metadata {
-            member(key, &mut values, &|out| {
+            root.insert(key.as_str(), |out| {
                 let _ = serde_json::to_writer(&mut *out, value);
             });
         }
         if let Some(function_name) = cold_start {
-            member("function_name", &mut values, &|out| push_str(out, function_name));
-            member("ColdStart", &mut values, &|out| push_int(out, 1));
+            root.insert("function_name", |out| push_str(out, function_name));
+            root.insert("ColdStart", |out| push_int(out, 1));
         }
-        member("_aws", &mut values, &|out| {
+        root.insert("_aws", |out| {
             self.push_aws(out, dimensions, metrics, cold_start.is_some())
         });
         for (name, value) in dimensions {
-            member(name, &mut values, &|out| push_str(out, value));
+            root.insert(name.as_str(), |out| push_str(out, value));
         }
-        for (metric, metric_values) in metrics {
-            member(&metric.name, &mut values, &|out| match metric_values {
+        for (metric, values) in metrics {
+            root.insert(metric.name.as_str(), |out| match values {
                 [value] => push_f64(out, *value),
                 _ => {
                     out.push(b'[');
-                    for value in metric_values.iter() {
+                    for value in values.iter() {
                         push_separator(out);
                         push_f64(out, *value);
                     }
@@ -404,22 +397,13 @@ impl Document<'_> {
         // Not dimensions: searchable properties that tie the metrics to the trace.
         if let Some(trace) = self.trace {
             if let Some(request_id) = &trace.request_id {
-                member("requestId", &mut values, &|out| push_str(out, request_id));
+                root.insert("requestId", |out| push_str(out, request_id));
             }
-            member("xray_trace_id", &mut values, &|out| {
-                push_str(out, &trace.xray_trace_id)
-            });
+            root.insert("xray_trace_id", |out| push_str(out, &trace.xray_trace_id));
         }
-        let mut line = Vec::with_capacity(values.len() + 64 * members.len());
-        line.push(b'{');
-        for (i, (key, range)) in members.iter().enumerate() {
-            if members[i + 1..].iter().any(|(later, _)| later == key) {
-                continue;
-            }
-            push_key(&mut line, key);
-            line.extend_from_slice(&values[range.clone()]);
-        }
-        line.extend_from_slice(b"}\n");
+        let mut line = Vec::with_capacity(512);
+        root.write_to(&mut line);
+        line.push(b'\n');
         line
     }
 

@@ -9,6 +9,8 @@
 //! strings that need no escaping (ids, names, keys: nearly all) are copied at once, and
 //! the output is byte for byte what serde_json writes for the same text and numbers.
 
+use std::{borrow::Cow, ops::Range};
+
 use crate::model::FieldValue;
 
 /// How serde_json escapes each byte below 0x80: `b'u'` for `\u00XX`, `0` for none.
@@ -100,6 +102,49 @@ pub(crate) fn push_value(out: &mut Vec<u8>, value: &FieldValue) {
     }
 }
 
+/// An object's members, gathered before it is written so that a key given twice is written
+/// once, with its last value (as a JSON map keeps it); the values are rendered into one
+/// buffer as they come.
+#[derive(Default)]
+pub(crate) struct Object<'a> {
+    members: Vec<(Cow<'a, str>, Range<usize>)>,
+    values: Vec<u8>,
+}
+
+impl<'a> Object<'a> {
+    /// How many keys it has.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether it has no key.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Sets `key` to the value `write` renders.
+    pub fn insert(&mut self, key: impl Into<Cow<'a, str>>, write: impl FnOnce(&mut Vec<u8>)) {
+        let key = key.into();
+        let start = self.values.len();
+        write(&mut self.values);
+        let range = start..self.values.len();
+        match self.members.iter_mut().find(|(k, _)| *k == key) {
+            Some(member) => member.1 = range,
+            None => self.members.push((key, range)),
+        }
+    }
+
+    /// Writes `{…}`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (key, range) in &self.members {
+            push_key(out, key);
+            out.extend_from_slice(&self.values[range.clone()]);
+        }
+        out.push(b'}');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +203,17 @@ mod tests {
         out.push(b'}');
         let parsed: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(parsed, json!({ "a": [1, "x", "NaN"], "b": true }));
+    }
+
+    #[test]
+    fn a_key_set_twice_is_written_once_with_its_last_value() {
+        let mut object = Object::default();
+        object.insert("a", |out| push_int(out, 1));
+        object.insert(String::from("b"), |out| push_str(out, "x"));
+        object.insert("a", |out| push_int(out, 2));
+        assert_eq!(object.len(), 2);
+        let mut out = Vec::new();
+        object.write_to(&mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":2,"b":"x"}"#);
     }
 }

@@ -4,10 +4,10 @@
 //! 65,000 instructions an invocation on the home route, most of what X-Ray added after
 //! the response (callgrind).
 
-use std::{collections::HashMap, ops::Range};
+use std::{borrow::Cow, collections::HashMap};
 
 use crate::{
-    json::{push_bool, push_f64, push_int, push_key, push_separator, push_str},
+    json::{push_bool, push_f64, push_int, push_key, push_separator, push_str, Object},
     model::{
         display, is_annotation_value, FieldValue, SpanRecord, MAX_ANNOTATIONS, MAX_ANNOTATION_VALUE_CHARS,
         XRAY_OWN_FIELD_PREFIXES,
@@ -150,41 +150,6 @@ impl Tree<'_> {
     }
 }
 
-/// An object's members gathered before they are written, so that a key given twice is
-/// written once, with its last value (as a JSON map keeps it): the values rendered in
-/// one buffer.
-#[derive(Default)]
-struct Members {
-    keys: Vec<(String, Range<usize>)>,
-    values: Vec<u8>,
-}
-
-impl Members {
-    fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    fn insert(&mut self, key: String, write: impl FnOnce(&mut Vec<u8>)) {
-        let start = self.values.len();
-        write(&mut self.values);
-        let range = start..self.values.len();
-        match self.keys.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = range,
-            None => self.keys.push((key, range)),
-        }
-    }
-
-    /// Writes `{…}`.
-    fn push_object(&self, out: &mut Vec<u8>) {
-        out.push(b'{');
-        for (key, range) in &self.keys {
-            push_key(out, key);
-            out.extend_from_slice(&self.values[range.clone()]);
-        }
-        out.push(b'}');
-    }
-}
-
 /// The members every (sub)segment has, without trace/parent ids or children (the object's
 /// `{` is written, not its `}`); `metadata` keeps the metadata block.
 fn push_body(out: &mut Vec<u8>, span: &SpanRecord, function_name: &str, metadata: bool) {
@@ -213,14 +178,14 @@ fn push_body(out: &mut Vec<u8>, span: &SpanRecord, function_name: &str, metadata
     push_key(out, "end_time");
     push_f64(out, epoch_secs(span.end));
 
-    let mut annotations = Members::default();
-    let mut metadata_members = Members::default();
+    let mut annotations = Object::default();
+    let mut metadata_members = Object::default();
     if span.is_invocation {
-        annotations.insert("ColdStart".into(), |out| push_bool(out, span.trace.cold_start));
+        annotations.insert("ColdStart", |out| push_bool(out, span.trace.cold_start));
     }
     for (key, value) in &span.fields {
         if let Some(key) = key.strip_prefix("xray.metadata.") {
-            metadata_members.insert(key.to_owned(), |out| push_str(out, &display(value)));
+            metadata_members.insert(key, |out| push_str(out, &display(value)));
             continue;
         }
         // These become X-Ray's own `http`/`aws` blocks, not annotations.
@@ -235,22 +200,22 @@ fn push_body(out: &mut Vec<u8>, span: &SpanRecord, function_name: &str, metadata
         }
         match value {
             FieldValue::Debug(text) | FieldValue::Str(text) if !is_annotation_value(value) => {
-                metadata_members.insert((*key).to_owned(), |out| push_str(out, text));
+                metadata_members.insert(*key, |out| push_str(out, text));
             }
             _ if annotations.len() >= MAX_ANNOTATIONS => {
-                metadata_members.insert((*key).to_owned(), |out| push_annotation_value(out, value));
+                metadata_members.insert(*key, |out| push_annotation_value(out, value));
             }
             _ => annotations.insert(annotation_key(key), |out| push_annotation_value(out, value)),
         }
     }
-    if annotations.len() > 0 {
+    if !annotations.is_empty() {
         push_key(out, "annotations");
-        annotations.push_object(out);
+        annotations.write_to(out);
     }
-    if metadata && metadata_members.len() > 0 {
+    if metadata && !metadata_members.is_empty() {
         push_key(out, "metadata");
         out.extend_from_slice(b"{\"default\":");
-        metadata_members.push_object(out);
+        metadata_members.write_to(out);
         out.push(b'}');
     }
 
@@ -363,16 +328,14 @@ fn push_annotation_value(out: &mut Vec<u8>, value: &FieldValue) {
 }
 
 /// X-Ray annotation keys: letters, digits and `_` only (others become `_`), at most 500.
-fn annotation_key(key: &str) -> String {
+fn annotation_key(key: &str) -> Cow<'_, str> {
+    let valid = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    if key.len() <= MAX_ANNOTATION_KEY_CHARS && key.chars().all(valid) {
+        return Cow::Borrowed(key);
+    }
     key.chars()
         .take(MAX_ANNOTATION_KEY_CHARS)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if valid(c) { c } else { '_' })
         .collect()
 }
 
