@@ -22,6 +22,11 @@
 //!   rest of RSS is the binary's pages, shared with the page cache, which vary more);
 //! - the stripped binary's size.
 //!
+//! The same once more for the three builds (the telemetry one with a healthy collector)
+//! with the CPU caches cleared during each freeze: on Lambda other tenants run while a
+//! function is frozen, where the emulator's freezes last microseconds with nothing else
+//! running.
+//!
 //! Many at once (Lambda Managed Instances: `AWS_LAMBDA_MAX_CONCURRENCY` = 8 and 64, no
 //! freeze, events queued ahead, each response acknowledged after a small delay so the
 //! invocations overlap; the overlap is checked and printed): latency p50/p99, CPU per
@@ -65,6 +70,10 @@ const CONCURRENCY: [u32; 2] = [8, 64];
 /// How long the emulator holds each response's acknowledgement there, so that
 /// invocations overlap (the runtime keeps its slot until the 202 comes).
 const ACK_DELAY: Duration = Duration::from_millis(2);
+/// What each core writes while the function is frozen, in the cold-cache scenarios: four
+/// times this machine's per-core L2 (2 MiB), so nothing of the last invocation is left in
+/// L1 or L2 (a shared L3 this size cannot be cleared).
+const CACHE_CLEARING_BYTES: usize = 8 << 20;
 
 /// The binaries, by file name in the bench directory.
 const BARE: &str = "bare-home";
@@ -106,6 +115,8 @@ struct Scenario {
     ssm: bool,
     /// `AWS_LAMBDA_MAX_CONCURRENCY` under Lambda Managed Instances; `None`: on demand.
     concurrency: Option<u32>,
+    /// On demand, the CPU caches cleared during each freeze (see [`clear_cpu_caches`]).
+    cold_caches: bool,
 }
 
 impl Scenario {
@@ -116,6 +127,7 @@ impl Scenario {
             collector,
             ssm: false,
             concurrency: None,
+            cold_caches: false,
         }
     }
 }
@@ -251,6 +263,9 @@ impl Bench {
             let (header, _, _) = trace_header(true);
             let invocation = runtime.invoke(event.clone(), Some(&header)).await?;
             let next = runtime.next_after(&invocation.request_id).await?;
+            if scenario.cold_caches {
+                clear_cpu_caches();
+            }
             ensure!(
                 invocation.json()["statusCode"] == 200,
                 "bad response: {}",
@@ -379,6 +394,24 @@ fn cpu_micros(pid: u32) -> anyhow::Result<f64> {
             .context("schedstat without a run time")?;
     }
     Ok(nanos as f64 / 1e3)
+}
+
+/// Writes [`CACHE_CLEARING_BYTES`] from a thread on each core, as other tenants' work
+/// does while Lambda keeps a function frozen: the emulator's freezes last microseconds with
+/// nothing else running, so without this every build finds its last invocation's code and
+/// data still in the caches.
+fn clear_cpu_caches() {
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                let mut buffer = vec![0u8; CACHE_CLEARING_BYTES];
+                for (i, byte) in buffer.iter_mut().enumerate().step_by(64) {
+                    *byte = i as u8;
+                }
+                std::hint::black_box(&buffer);
+            });
+        }
+    });
 }
 
 /// Drops the file's pages from the page cache (`posix_fadvise(DONTNEED)`: only this file,
@@ -795,6 +828,18 @@ async fn main() -> anyhow::Result<()> {
         },
     ];
     let on_demand = scenarios.len();
+    let cold_caches = scenarios.len();
+    for (label, binary) in [
+        ("bare limit", BARE),
+        ("no telemetry", NO_TELEMETRY),
+        ("telemetry, healthy collector", TELEMETRY),
+    ] {
+        scenarios.push(Scenario {
+            label: format!("caches cleared: {label}"),
+            cold_caches: true,
+            ..Scenario::on_demand(label, binary, Behaviour::Healthy)
+        });
+    }
     for max in CONCURRENCY {
         for (label, binary) in [
             ("bare limit", BARE),
@@ -912,8 +957,18 @@ async fn main() -> anyhow::Result<()> {
         true,
         &rows(0..on_demand, 0, 1),
     );
+    print_tables(
+        &format!(
+            "One invocation at a time, the CPU caches cleared during each freeze ({} MiB written \
+             from each core, as other tenants' work would)",
+            CACHE_CLEARING_BYTES >> 20
+        ),
+        &[P50, P99, BILLED_P50, BILLED_P99, CPU],
+        false,
+        &rows(cold_caches..cold_caches + 3, cold_caches, cold_caches + 1),
+    );
     for (k, max) in CONCURRENCY.iter().enumerate() {
-        let first = on_demand + 3 * k;
+        let first = cold_caches + 3 + 3 * k;
         print_tables(
             &format!(
                 "{max} invocations in flight (Lambda Managed Instances, AWS_LAMBDA_MAX_CONCURRENCY={max}, \
