@@ -34,7 +34,7 @@ use tracing_subscriber::filter::Targets;
 use crate::{
     capture::{FieldVisitor, Sink, SpanState},
     config::Config,
-    json::{push_f64, push_int, push_key, push_str, push_value},
+    json::{push_bool, push_f64, push_int, push_key, push_str, push_value},
     recorder::{LogLine, Recorder},
 };
 
@@ -284,7 +284,7 @@ fn render(line: &LogLine, owner: Option<&Recorder>, out: &mut Vec<u8>) {
     if let (Some(owner), Some(span_id)) = (owner, line.span_id) {
         let trace = &owner.trace;
         out.extend_from_slice(b",\"cold_start\":");
-        out.extend_from_slice(if trace.cold_start { b"true" } else { b"false" });
+        push_bool(out, trace.cold_start);
         if let Some(arn) = &trace.function_arn {
             out.extend_from_slice(b",\"function_arn\":");
             push_str(out, arn);
@@ -300,7 +300,7 @@ fn render(line: &LogLine, owner: Option<&Recorder>, out: &mut Vec<u8>) {
         out.extend_from_slice(b",\"span_id\":");
         push_str(out, &span_id.hex());
         out.extend_from_slice(b",\"sampled\":");
-        out.extend_from_slice(if trace.sampled { b"true" } else { b"false" });
+        push_bool(out, trace.sampled);
         if let Some(id) = owner.correlation_id() {
             out.extend_from_slice(b",\"correlation_id\":");
             push_str(out, id);

@@ -7,7 +7,7 @@
 use std::{borrow::Cow, collections::HashMap};
 
 use crate::{
-    json::{push_bool, push_f64, push_int, push_key, push_separator, push_str, Object},
+    json::{push_bool, push_f64, push_int, push_key, push_separator, push_str, push_value, Object},
     model::{
         display, is_annotation_value, FieldValue, SpanRecord, MAX_ANNOTATIONS, MAX_ANNOTATION_VALUE_CHARS,
         XRAY_OWN_FIELD_PREFIXES,
@@ -313,17 +313,14 @@ fn push_body(out: &mut Vec<u8>, span: &SpanRecord, function_name: &str, metadata
     }
 }
 
+/// A field's value as an annotation: as `json` writes it, text cut to X-Ray's longest.
 fn push_annotation_value(out: &mut Vec<u8>, value: &FieldValue) {
     match value {
         FieldValue::Str(s) | FieldValue::Debug(s) => match s.char_indices().nth(MAX_ANNOTATION_VALUE_CHARS) {
             Some((cut, _)) => push_str(out, &s[..cut]),
             None => push_str(out, s),
         },
-        FieldValue::I64(v) => push_int(out, *v),
-        FieldValue::U64(v) => push_int(out, *v),
-        FieldValue::F64(v) if v.is_finite() => push_f64(out, *v),
-        FieldValue::F64(v) => push_str(out, &v.to_string()),
-        FieldValue::Bool(v) => push_bool(out, *v),
+        value => push_value(out, value),
     }
 }
 
