@@ -7,10 +7,16 @@
 //! scheduler would read the answer (and let delivery book it) before the handler ran:
 //! measured, about 50 us on every invocation's latency. So a connection's socket reads
 //! only while the gate is open, from a response being posted to the end of its flush,
-//! when the thread would otherwise wait; at any other time a read waits for the next
-//! response, or for a short grace from when it first waits (a long handler, a process
-//! never frozen, as under `cargo lambda watch`), whichever comes first. Only reads wait: writes, and so
-//! exports queued behind a slow collector, go as soon as a connection is free.
+//! when the thread would otherwise wait. Only reads wait: writes, and so exports queued
+//! behind a slow collector, go as soon as a connection is free.
+//!
+//! Waiting must cost the handler nothing either. A socket's readiness wakes its
+//! connection's task through a [`Doorbell`]: with the gate shut it parks the task's waker
+//! here instead, so an answer that arrives while the process is frozen does not poll the
+//! connection (hyper's dispatcher, only to park again) on thaw, before the handler. A
+//! parked read goes at the next response, or at shutdown. A connection polled while the
+//! gate is shut (a request written on it meanwhile) parks too, with a short grace from
+//! then (a long handler, a process never frozen, as under `cargo lambda watch`).
 //!
 //! Arrows: a leaf beside the transports; `http_client` asks it before each read, and
 //! delivery opens it while an invocation flushes.
@@ -22,7 +28,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex, PoisonError,
     },
-    task::{Context, Poll, Waker},
+    task::{Context, Poll, Wake, Waker},
     time::Duration,
 };
 
@@ -64,6 +70,14 @@ impl AnswerGate {
         any
     }
 
+    /// The process is shutting down: no response is coming, so every read goes from now
+    /// on, whatever a flush still under way does with the gate when it ends (one that
+    /// shut it again left the last exports' answers parked, their spans counted as lost).
+    pub fn open_for_good(&self) {
+        self.enabled.store(false, Ordering::Release);
+        self.open();
+    }
+
     /// The flush is over: later reads wait for the next response (or the grace).
     pub fn shut(&self) {
         self.open.store(false, Ordering::Release);
@@ -76,7 +90,7 @@ impl AnswerGate {
         cx: &mut Context<'_>,
         grace: &mut Option<Pin<Box<tokio::time::Sleep>>>,
     ) -> Poll<()> {
-        if !self.enabled.load(Ordering::Relaxed) || self.open.load(Ordering::Acquire) {
+        if self.lets_reads_go() {
             *grace = None;
             return Poll::Ready(());
         }
@@ -85,15 +99,74 @@ impl AnswerGate {
             *grace = None;
             return Poll::Ready(());
         }
+        self.wake_when_open(cx.waker());
+        Poll::Pending
+    }
+
+    /// Whether reads go now: the gate is off, or open.
+    fn lets_reads_go(&self) -> bool {
+        !self.enabled.load(Ordering::Relaxed) || self.open.load(Ordering::Acquire)
+    }
+
+    /// Wakes `task` at once if reads may go, else at the next [`AnswerGate::open`].
+    fn wake_when_open(&self, task: &Waker) {
+        if self.lets_reads_go() {
+            task.wake_by_ref();
+            return;
+        }
         let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
         // Checked again under the lock: an `open` in between has taken the list already.
         if self.open.load(Ordering::Acquire) {
-            *grace = None;
-            return Poll::Ready(());
+            drop(parked);
+            task.wake_by_ref();
+        } else if !parked.iter().any(|waker| waker.will_wake(task)) {
+            parked.push(task.clone());
         }
-        if !parked.iter().any(|waker| waker.will_wake(cx.waker())) {
-            parked.push(cx.waker().clone());
+    }
+}
+
+/// What a connection's socket wakes when it becomes ready: the connection's task, at once
+/// if the gate lets reads go, else at the next response (see the module doc).
+pub(crate) struct Doorbell {
+    gate: Arc<AnswerGate>,
+    /// The task to wake: the last one that read through this doorbell.
+    task: Mutex<Option<Waker>>,
+}
+
+impl Doorbell {
+    /// A doorbell for one connection, and the waker its socket is given.
+    pub fn new(gate: &Arc<AnswerGate>) -> (Arc<Self>, Waker) {
+        let doorbell = Arc::new(Doorbell {
+            gate: gate.clone(),
+            task: Mutex::new(None),
+        });
+        let waker = Waker::from(doorbell.clone());
+        (doorbell, waker)
+    }
+
+    /// Whether reads should go through the doorbell (the gate is on at all).
+    pub fn is_needed(&self) -> bool {
+        self.gate.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Remembers `task` as the one to wake.
+    pub fn listen(&self, task: &Waker) {
+        let mut current = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+        if !current.as_ref().is_some_and(|waker| waker.will_wake(task)) {
+            *current = Some(task.clone());
         }
-        Poll::Pending
+    }
+}
+
+impl Wake for Doorbell {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let task = self.task.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(task) = task {
+            self.gate.wake_when_open(&task);
+        }
     }
 }

@@ -25,7 +25,7 @@ use std::{
     io,
     pin::Pin,
     sync::Arc,
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
 };
 
 use bytes::Bytes;
@@ -39,7 +39,7 @@ use hyper_util::{
 };
 use tokio::sync::oneshot;
 
-use crate::answer_gate::AnswerGate;
+use crate::answer_gate::{AnswerGate, Doorbell};
 
 thread_local! {
     /// Waiters of bodies taken by a connection and not flushed yet.
@@ -249,15 +249,7 @@ where
     fn call(&mut self, uri: Uri) -> Self::Future {
         let connecting = self.connector.call(uri);
         let answers = self.answers.clone();
-        Box::pin(async move {
-            connecting.await.map(|io| Flushed {
-                io,
-                waiters: Vec::new(),
-                answers,
-                reading: false,
-                grace: None,
-            })
-        })
+        Box::pin(async move { connecting.await.map(|io| Flushed::new(io, &answers)) })
     }
 }
 
@@ -271,9 +263,22 @@ pub(crate) struct Flushed<T> {
     reading: bool,
     /// The grace after which a read goes even with the gate shut.
     grace: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// What the socket wakes when it is ready to read, and the waker it is given.
+    doorbell: (Arc<Doorbell>, Waker),
 }
 
 impl<T> Flushed<T> {
+    fn new(io: T, answers: &Arc<AnswerGate>) -> Self {
+        Flushed {
+            io,
+            waiters: Vec::new(),
+            answers: answers.clone(),
+            reading: false,
+            grace: None,
+            doorbell: Doorbell::new(answers),
+        }
+    }
+
     /// Claims the waiters of the body just taken: the write that follows is this
     /// connection's (see the module doc).
     fn claim(&mut self) {
@@ -300,7 +305,16 @@ impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for Flushed<T> {
             }
             self.reading = true;
         }
-        let read = Pin::new(&mut self.io).poll_read(cx, buf);
+        let this = &mut *self;
+        let (doorbell, doorbell_waker) = &this.doorbell;
+        let read = if doorbell.is_needed() {
+            // The socket rings the doorbell, not the task: an answer arriving later waits
+            // for the gate without polling this connection.
+            doorbell.listen(cx.waker());
+            Pin::new(&mut this.io).poll_read(&mut Context::from_waker(doorbell_waker), buf)
+        } else {
+            Pin::new(&mut this.io).poll_read(cx, buf)
+        };
         if read.is_pending() {
             self.reading = false;
         }
@@ -360,13 +374,7 @@ mod tests {
         tokio::io::DuplexStream,
     ) {
         let (ours, theirs) = tokio::io::duplex(1024);
-        let socket = Flushed {
-            io: TokioIo::new(ours),
-            waiters: Vec::new(),
-            answers: answers.clone(),
-            reading: false,
-            grace: None,
-        };
+        let socket = Flushed::new(TokioIo::new(ours), answers);
         (TokioIo::new(socket), theirs)
     }
 
@@ -407,6 +415,58 @@ mod tests {
         assert_eq!(socket.read(&mut buf).await.unwrap(), 6);
         assert_eq!(started.elapsed(), Duration::ZERO);
         answers.shut();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_arriving_with_the_gate_shut_does_not_poll_the_connection() {
+        // A read waits in the socket from the flush (the export just written); the answer
+        // comes while the process is frozen, or while the next handler runs.
+        let answers = AnswerGate::new();
+        answers.enable();
+        answers.open();
+        let (mut socket, mut collector) = connection(&answers);
+        let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = polls.clone();
+        let mut read = Box::pin(async move {
+            let mut buf = [0u8; 16];
+            socket.read(&mut buf).await
+        });
+        let reader = tokio::spawn(std::future::poll_fn(move |cx| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            read.as_mut().poll(cx)
+        }));
+        tokio::task::yield_now().await;
+        answers.shut();
+        let polled = polls.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(polled, 1, "the read is waiting in the socket");
+
+        collector.write_all(b"200 OK").await.unwrap();
+        tokio::time::sleep(ANSWER_GRACE * 4).await;
+        assert_eq!(
+            polls.load(std::sync::atomic::Ordering::SeqCst),
+            polled,
+            "the answer woke the connection while the handler ran"
+        );
+        assert!(!reader.is_finished());
+
+        // The response is posted: the answer is read then.
+        assert!(answers.open(), "the read was parked");
+        assert_eq!(reader.await.unwrap().unwrap(), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flush_ending_after_shutdown_began_leaves_reads_free() {
+        let answers = AnswerGate::new();
+        answers.enable();
+        answers.open(); // the last invocation's flush
+        answers.open_for_good(); // SIGTERM meanwhile
+        answers.shut(); // that flush ends
+        let (mut socket, mut collector) = connection(&answers);
+        collector.write_all(b"200 OK").await.unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 16];
+        assert_eq!(socket.read(&mut buf).await.unwrap(), 6);
+        assert_eq!(started.elapsed(), Duration::ZERO, "the answer waited");
     }
 
     #[tokio::test(start_paused = true)]

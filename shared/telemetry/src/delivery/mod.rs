@@ -273,7 +273,7 @@ impl Delivery {
     pub async fn shutdown(&self, spans: Vec<SpanRecord>, budget: Duration) {
         let Some(commands) = &self.commands else { return };
         // No response is coming: answers are read as they arrive.
-        self.answers.open();
+        self.answers.open_for_good();
         let deadline = Instant::now() + budget;
         self.hand_over(spans, None);
         let (done, wait) = oneshot::channel();
