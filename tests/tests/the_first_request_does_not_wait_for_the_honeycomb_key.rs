@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use cruddur_tests::{
-    events::home_activities_event, Behaviour, LatencyProxy, MotoServer, Stack, DEFAULT_TIMEOUT,
+    events::home_activities_event, Behaviour, LatencyProxy, MotoServer, RuntimeApi, Stack, DEFAULT_TIMEOUT,
 };
 
 const PARAMETER: &str = "/cruddur/honeycomb-api-key";
@@ -80,6 +80,33 @@ async fn the_first_request_is_served_before_a_slow_key_read_and_its_spans_follow
         .concat()
         .join("\n");
     assert!(!output.contains(KEY), "the key reached the logs");
+    Ok(())
+}
+
+#[tokio::test]
+async fn in_a_process_never_frozen_the_first_requests_spans_follow_the_key_without_another_request(
+) -> anyhow::Result<()> {
+    // As under `cargo lambda watch`: no freeze, one request, then nothing. The key's answer
+    // comes while no response is being posted; it must not wait for one (the exports'
+    // answers do), or the spans would sit until a next request that may never come.
+    let moto = MotoServer::start().await?;
+    moto.put_secure_string(PARAMETER, KEY).await?;
+    let ssm = LatencyProxy::start(moto.port(), Duration::from_millis(300)).await?;
+    let env = env(&moto, &ssm.endpoint());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let runtime = RuntimeApi::start_without_freeze().await;
+    let stack = Stack::start_with_runtime(runtime, "home-activities", Behaviour::Healthy, &env).await?;
+    let first = stack.invoke(home_activities_event()).await?;
+    assert_eq!(first.json()["statusCode"], 200);
+    let spans = stack
+        .otlp
+        .wait_for_trace(&first.trace_hex, 2, DEFAULT_TIMEOUT)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", stack.function.output_tail(20)))?;
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    for export in stack.otlp.requests() {
+        assert_eq!(export.header("x-honeycomb-team"), Some(KEY));
+    }
     Ok(())
 }
 
