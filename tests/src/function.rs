@@ -209,20 +209,17 @@ impl FunctionProcess {
     /// which inherit the mask): the benchmark gives the function a core of its own, as
     /// Lambda gives it its vCPU, away from the emulator and the stand-ins.
     pub fn pin_to_cpu(&self, cpu: usize) -> anyhow::Result<()> {
-        // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET writes within it.
-        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        unsafe { libc::CPU_SET(cpu, &mut set) };
         // Every thread: the runtime may have started its workers already.
         for task in std::fs::read_dir(format!("/proc/{}/task", self.pid()))? {
             let Ok(tid) = task?.file_name().to_string_lossy().parse::<libc::pid_t>() else {
                 continue;
             };
-            // SAFETY: `set` is a valid cpu_set_t of the size passed.
-            let rc = unsafe { libc::sched_setaffinity(tid, std::mem::size_of_val(&set), &set) };
-            let error = std::io::Error::last_os_error();
-            // ESRCH: the thread ended meanwhile.
-            if rc != 0 && error.raw_os_error() != Some(libc::ESRCH) {
-                bail!("sched_setaffinity({tid}, cpu {cpu}): {error}");
+            match crate::cpu::pin_thread(tid, cpu) {
+                // ESRCH: the thread ended meanwhile.
+                Err(error) if error.raw_os_error() != Some(libc::ESRCH) => {
+                    bail!("pinning thread {tid} to CPU {cpu}: {error}")
+                }
+                _ => {}
             }
         }
         Ok(())

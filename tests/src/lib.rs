@@ -26,6 +26,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub mod alc;
+pub mod cpu;
 pub mod database;
 pub mod events;
 pub mod function;

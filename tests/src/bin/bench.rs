@@ -53,7 +53,7 @@ use std::{
 
 use anyhow::{ensure, Context as _};
 use cruddur_tests::{
-    events::home_activities_event, trace_header, Behaviour, FunctionProcess, LatencyProxy, MotoServer,
+    cpu, events::home_activities_event, trace_header, Behaviour, FunctionProcess, LatencyProxy, MotoServer,
     OtlpCollector, RuntimeApi, XrayDaemon,
 };
 
@@ -809,30 +809,14 @@ fn file_size(dir: &Path, binary: &str) -> anyhow::Result<f64> {
 /// invocations: p50 +22 to +27 us against the build without telemetry unpinned, +0 to +15
 /// pinned).
 fn pin_harness() -> anyhow::Result<Option<(usize, usize)>> {
-    // SAFETY: sched_getaffinity/sched_setaffinity on this thread with a valid cpu_set_t.
-    let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    ensure!(
-        unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&allowed), &mut allowed) } == 0,
-        "sched_getaffinity: {}",
-        std::io::Error::last_os_error()
-    );
-    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &allowed) })
-        .collect();
-    let (Some(&harness), Some(&function)) = (cpus.first(), cpus.last()) else {
-        return Ok(None);
-    };
-    if harness == function {
-        return Ok(None);
+    let cpus = cpu::allowed_cpus().context("reading this thread's CPUs")?;
+    match (cpus.first(), cpus.last()) {
+        (Some(&harness), Some(&function)) if harness != function => {
+            cpu::pin_thread(0, harness).context("pinning the harness")?;
+            Ok(Some((harness, function)))
+        }
+        _ => Ok(None),
     }
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    unsafe { libc::CPU_SET(harness, &mut set) };
-    ensure!(
-        unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) } == 0,
-        "sched_setaffinity: {}",
-        std::io::Error::last_os_error()
-    );
-    Ok(Some((harness, function)))
 }
 
 fn main() -> anyhow::Result<()> {
