@@ -50,10 +50,15 @@ pub(crate) struct ParameterStore {
 }
 
 impl ParameterStore {
-    /// The store at the configured endpoint (`None`, said on stderr, if it is no URL);
-    /// its answers are read when `answers` lets them, like the exports'.
-    pub fn new(config: &Config, answers: &std::sync::Arc<crate::answer_gate::AnswerGate>) -> Option<Self> {
-        let endpoint = Endpoint::parse(&config.ssm_endpoint, "reading secrets from SSM", answers)?;
+    /// The store at the configured endpoint (`None`, said on stderr, if it is no URL).
+    ///
+    /// Its answers are read as they come, not held for a response as the exports' are (its
+    /// gate is never enabled): a secret is read once and the exports wait for it, so in a
+    /// process never frozen (`cargo lambda watch`) the first invocation's spans go out as
+    /// soon as it comes, not with the next invocation's.
+    pub fn new(config: &Config) -> Option<Self> {
+        let ungated = crate::answer_gate::AnswerGate::new();
+        let endpoint = Endpoint::parse(&config.ssm_endpoint, "reading secrets from SSM", &ungated)?;
         let signer = Signer::new(config, endpoint.uri(), SERVICE);
         Some(Self { endpoint, signer })
     }
@@ -156,8 +161,7 @@ mod tests {
             "AWS_SECRET_ACCESS_KEY" => Some("wJalrXUtnFEMI".into()),
             _ => None,
         });
-        let answers = crate::answer_gate::AnswerGate::new();
-        let store = ParameterStore::new(&config, &answers).unwrap();
+        let store = ParameterStore::new(&config).unwrap();
         assert_eq!(store.read("/hc/key").await, Ok("hcaik_2".into()));
         let request = server.await.unwrap();
         assert!(request.starts_with("post / http/1.1\r\n"), "{request}");

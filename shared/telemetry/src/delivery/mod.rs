@@ -358,16 +358,13 @@ impl Worker {
         });
         #[cfg(all(feature = "otlp", feature = "aws"))]
         let mut secrets = Vec::new();
-        // Made only where a secret is configured (and then once, for both). Its answers are
-        // not held for a response, unlike the exports': a secret is read once, and the
-        // exports wait for it, so in a process never frozen (`cargo lambda watch`) the first
-        // invocation's spans go out as soon as it comes, not with the next invocation's.
+        // Made only where a secret is configured (and then once, for both).
         #[cfg(all(feature = "otlp", feature = "aws"))]
         let store = std::cell::OnceCell::new();
         #[cfg(all(feature = "otlp", feature = "aws"))]
         let store = || {
             store
-                .get_or_init(|| crate::secrets::ParameterStore::new(config, &AnswerGate::new()).map(Arc::new))
+                .get_or_init(|| crate::secrets::ParameterStore::new(config).map(Arc::new))
                 .clone()
         };
         #[cfg(all(feature = "otlp", feature = "aws"))]
