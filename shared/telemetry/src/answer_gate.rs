@@ -144,6 +144,11 @@ impl Doorbell {
         (doorbell, waker)
     }
 
+    /// The gate it rings through.
+    pub fn gate(&self) -> &AnswerGate {
+        &self.gate
+    }
+
     /// Whether reads should go through the doorbell (the gate is on at all).
     pub fn is_needed(&self) -> bool {
         self.gate.enabled.load(Ordering::Relaxed)

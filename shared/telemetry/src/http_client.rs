@@ -258,24 +258,26 @@ pub(crate) struct Flushed<T> {
     io: T,
     /// Waiters of bodies this connection is writing, told at its next completed flush.
     waiters: Vec<oneshot::Sender<()>>,
-    answers: Arc<AnswerGate>,
     /// Let through the gate, until a read finds nothing more (the next answer waits again).
     reading: bool,
     /// The grace after which a read goes even with the gate shut.
     grace: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// What the socket wakes when it is ready to read, and the waker it is given.
-    doorbell: (Arc<Doorbell>, Waker),
+    /// What the socket wakes when it is ready to read (and, through it, the answer gate).
+    doorbell: Arc<Doorbell>,
+    /// The waker the socket is given: the doorbell's.
+    doorbell_waker: Waker,
 }
 
 impl<T> Flushed<T> {
     fn new(io: T, answers: &Arc<AnswerGate>) -> Self {
+        let (doorbell, doorbell_waker) = Doorbell::new(answers);
         Flushed {
             io,
             waiters: Vec::new(),
-            answers: answers.clone(),
             reading: false,
             grace: None,
-            doorbell: Doorbell::new(answers),
+            doorbell,
+            doorbell_waker,
         }
     }
 
@@ -298,25 +300,23 @@ impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for Flushed<T> {
         cx: &mut Context<'_>,
         buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        if !self.reading {
-            let this = &mut *self;
-            if this.answers.poll_open(cx, &mut this.grace).is_pending() {
+        let this = &mut *self;
+        if !this.reading {
+            if this.doorbell.gate().poll_open(cx, &mut this.grace).is_pending() {
                 return Poll::Pending;
             }
-            self.reading = true;
+            this.reading = true;
         }
-        let this = &mut *self;
-        let (doorbell, doorbell_waker) = &this.doorbell;
-        let read = if doorbell.is_needed() {
+        let read = if this.doorbell.is_needed() {
             // The socket rings the doorbell, not the task: an answer arriving later waits
             // for the gate without polling this connection.
-            doorbell.listen(cx.waker());
-            Pin::new(&mut this.io).poll_read(&mut Context::from_waker(doorbell_waker), buf)
+            this.doorbell.listen(cx.waker());
+            Pin::new(&mut this.io).poll_read(&mut Context::from_waker(&this.doorbell_waker), buf)
         } else {
             Pin::new(&mut this.io).poll_read(cx, buf)
         };
         if read.is_pending() {
-            self.reading = false;
+            this.reading = false;
         }
         read
     }
