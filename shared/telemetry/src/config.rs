@@ -6,6 +6,8 @@
 
 use std::{env, fmt, time::Duration};
 
+use tracing_subscriber::filter::{LevelFilter, Targets};
+
 /// Service name shown in every pillar (`OTEL_SERVICE_NAME`, then `POWERTOOLS_SERVICE_NAME`,
 /// then the function name).
 pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
@@ -195,6 +197,12 @@ pub(crate) const QUIET_TARGETS: &[&str] = &[
     "aws_credential_types",
     "tokio_postgres",
 ];
+
+/// `targets` with each of [`QUIET_TARGETS`] at `level`.
+pub(crate) fn with_quiet_targets(targets: Targets, level: impl Into<LevelFilter>) -> Targets {
+    let level = level.into();
+    targets.with_targets(QUIET_TARGETS.iter().map(|target| (*target, level)))
+}
 
 /// Whether `target` is one of [`QUIET_TARGETS`] (or a module under one), as `Targets`
 /// matches them: by prefix.

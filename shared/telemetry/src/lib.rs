@@ -219,9 +219,7 @@ pub fn init(config: Config) -> Result<Telemetry, TelemetryError> {
     } else {
         tracing_subscriber::filter::LevelFilter::OFF
     };
-    let wanted = Targets::new()
-        .with_default(tracing::Level::TRACE)
-        .with_targets(config::QUIET_TARGETS.iter().map(|t| (*t, quiet_level)));
+    let wanted = config::with_quiet_targets(Targets::new().with_default(tracing::Level::TRACE), quiet_level);
     let subscriber = tracing_subscriber::registry()
         .with(wanted)
         .with(capture::CaptureLayer::new(

@@ -118,9 +118,7 @@ impl JsonLogLayer {
             push_f64(&mut static_fields, config.debug_sample_rate);
         }
         // Our own transports log from WARN only, whatever the level (`QUIET_TARGETS`).
-        let quiet = |targets: Targets| {
-            targets.with_targets(crate::config::QUIET_TARGETS.iter().map(|q| (*q, Level::WARN)))
-        };
+        let quiet = |targets: Targets| crate::config::with_quiet_targets(targets, Level::WARN);
         let buffered = config
             .log_buffer_level
             .map(|level| quiet(targets.clone().with_default(level)));
