@@ -13,9 +13,9 @@
 //!
 //! One invocation at a time (Lambda on demand: frozen between invocations), scenarios:
 //! both baselines; the telemetry build with a healthy collector (answering at once, and
-//! 5 ms away as a real one is), a 200 ms slow and a failing (503) collector; and with the Honeycomb key in SSM (`HONEYCOMB_API_KEY_PARAMETER`), served by
-//! moto behind a proxy that adds 25 ms (init must not pay it: a cold start that reaches SSM
-//! fails the run). Figures:
+//! 5 ms away as a real one is), a 200 ms slow and a failing (503) collector; and with the
+//! Honeycomb key in SSM (`HONEYCOMB_API_KEY_PARAMETER`), served by moto behind a proxy that
+//! adds 25 ms (init must not pay it: a cold start that reaches SSM fails the run). Figures:
 //! - init: spawn to the first `next`, the median of cold starts; init CPU: the CPU time of
 //!   all the process's threads by then (on a 128 MB Lambda, a fraction of a vCPU, that is
 //!   what init costs); RSS after init;
@@ -427,6 +427,7 @@ fn cpu_micros(pid: u32) -> anyhow::Result<f64> {
 /// does while Lambda keeps a function frozen: the emulator's freezes last microseconds with
 /// nothing else running, so without this every build finds its last invocation's code and
 /// data still in the caches.
+///
 /// `cpus`: the harness's core and the functions' (each writer pinned to one), or `None`
 /// (two writers wherever the scheduler puts them).
 fn clear_cpu_caches(cpus: Option<(usize, usize)>) -> anyhow::Result<()> {
